@@ -1,0 +1,3 @@
+"""vizserver: XR streaming server for health digital twins."""
+
+__version__ = "0.1.0"

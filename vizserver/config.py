@@ -1,0 +1,64 @@
+"""Named limits and defaults. Every size, count and time limit lives here, with its unit in the name.
+
+Limits can be overridden per process with environment variables ``VIZSERVER_<NAME>`` (read once by
+:func:`limits`), which is how tests exercise them with small values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+MAX_INPUT_BYTES = 1 << 30
+"""Largest single input file (and upload) we read: 1 GiB."""
+
+MAX_POINTS = 200_000_000
+"""Largest point count a reader accepts, whatever its header claims."""
+
+MAX_CELLS = 400_000_000
+"""Largest cell/triangle count a reader accepts, whatever its header claims."""
+
+MAX_ARCHIVE_EXPANSION_RATIO = 200
+"""A zip whose members inflate to more than this multiple of the archive size is refused (zip bomb)."""
+
+MAX_ARCHIVE_MEMBERS = 20_000
+"""Most files we accept inside one archive (a DICOM series zip)."""
+
+MAX_TIME_STEPS = 100_000
+"""Most time steps in one series (PVD, numbered files, openCARP .igb)."""
+
+READER_TIMEOUT_S = 600.0
+"""A reader running in an isolated child process is killed after this long."""
+
+READER_MEMORY_FACTOR = 40
+"""An isolated reader may use this many times the file size in memory (plus READER_MEMORY_FLOOR_BYTES)."""
+
+READER_MEMORY_FLOOR_BYTES = 3 << 30
+"""Memory every isolated reader may use whatever the file size: 3 GiB."""
+
+PROGRESS_AFTER_S = 1.0
+"""A CLI conversion shows a progress bar once it has run this long."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_input_bytes: int = MAX_INPUT_BYTES
+    max_points: int = MAX_POINTS
+    max_cells: int = MAX_CELLS
+    max_archive_expansion_ratio: int = MAX_ARCHIVE_EXPANSION_RATIO
+    max_archive_members: int = MAX_ARCHIVE_MEMBERS
+    max_time_steps: int = MAX_TIME_STEPS
+    reader_timeout_s: float = READER_TIMEOUT_S
+    reader_memory_factor: int = READER_MEMORY_FACTOR
+    reader_memory_floor_bytes: int = READER_MEMORY_FLOOR_BYTES
+
+
+def limits() -> Limits:
+    """The limits in force: the defaults above, overridden by ``VIZSERVER_<NAME>`` variables."""
+    base = Limits()
+    overrides: dict[str, int | float] = {}
+    for f in fields(Limits):
+        raw = os.environ.get(f"VIZSERVER_{f.name.upper()}")
+        if raw is not None:
+            overrides[f.name] = float(raw) if f.type in ("float", float) else int(raw)
+    return replace(base, **overrides) if overrides else base

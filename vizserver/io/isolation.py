@@ -1,0 +1,65 @@
+"""Run a reader in a child process, so a crash, a hang or a memory blow-up costs only the child.
+
+VTK's readers trust their input and can segfault or allocate what a forged header claims. The
+child has a data-size limit (``READER_MEMORY_*`` in config) and the parent a timeout; a child
+killed by a signal becomes an :class:`UnreadableFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import signal
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from vizserver.config import limits
+from vizserver.errors import LimitExceededError, UnreadableFileError, VizServerError
+from vizserver.io.registry import ReadFunction, call_reader
+from vizserver.model import Scene
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["vizserver.io.readers"])
+
+
+def _child(read_function: ReadFunction, path: Path, memory_bytes: int, conn: Connection) -> None:
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    try:
+        conn.send(("ok", call_reader(read_function, path)))
+    except VizServerError as exc:
+        conn.send(("error", exc))
+    except MemoryError:
+        conn.send(("error", LimitExceededError(f"{path.name}: reading needs more than {memory_bytes:,} bytes")))
+    finally:
+        conn.close()
+
+
+def run_isolated(read_function: ReadFunction, path: Path) -> Scene:
+    """``read_function(path)`` in a child process; its errors are re-raised here."""
+    lim = limits()
+    memory = lim.reader_memory_floor_bytes + lim.reader_memory_factor * path.stat().st_size
+    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    process = _CONTEXT.Process(target=_child, args=(read_function, path, memory, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(lim.reader_timeout_s):
+            raise UnreadableFileError(f"{path.name}: reader gave no result within {lim.reader_timeout_s:g} s")
+        status, payload = receiver.recv()
+    except EOFError:
+        process.join(5)
+        code = process.exitcode
+        reason = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        raise UnreadableFileError(f"{path.name}: reader crashed ({reason}); the file is corrupt or not what its suffix says") from None
+    finally:
+        receiver.close()
+        if process.is_alive():
+            process.join(1)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    if status == "error":
+        assert isinstance(payload, VizServerError)
+        raise payload
+    assert isinstance(payload, Scene)
+    return payload

@@ -1,0 +1,13 @@
+"""Imports every built-in reader module so that each registers its formats."""
+
+from vizserver.io import (  # noqa: F401
+    dicom,
+    opencarp,
+    pointcloud,
+    series,
+    surface,
+    vtk_legacy,
+    vtk_xml,
+    xdmf,
+    volume,
+)
