@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 MAX_INPUT_BYTES = 1 << 30
 """Largest single input file (and upload) we read: 1 GiB."""
@@ -56,7 +57,7 @@ class Limits:
 def limits() -> Limits:
     """The limits in force: the defaults above, overridden by ``VIZSERVER_<NAME>`` variables."""
     base = Limits()
-    overrides: dict[str, int | float] = {}
+    overrides: dict[str, Any] = {}
     for f in fields(Limits):
         raw = os.environ.get(f"VIZSERVER_{f.name.upper()}")
         if raw is not None:

@@ -50,7 +50,9 @@ def run_isolated(read_function: ReadFunction, path: Path) -> Scene:
         process.join(5)
         code = process.exitcode
         reason = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
-        raise UnreadableFileError(f"{path.name}: reader crashed ({reason}); the file is corrupt or not what its suffix says") from None
+        raise UnreadableFileError(
+            f"{path.name}: reader crashed ({reason}); the file is corrupt or not what its suffix says"
+        ) from None
     finally:
         receiver.close()
         if process.is_alive():

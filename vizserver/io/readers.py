@@ -6,8 +6,8 @@ from vizserver.io import (  # noqa: F401
     pointcloud,
     series,
     surface,
+    volume,
     vtk_legacy,
     vtk_xml,
     xdmf,
-    volume,
 )

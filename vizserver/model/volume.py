@@ -52,7 +52,8 @@ class Volume:
         if self.kind != "labels":
             return np.zeros(0, dtype=np.int64)
         present = np.unique(self.values)
-        return present[present != 0].astype(np.int64)
+        labels: npt.NDArray[np.int64] = present[present != 0].astype(np.int64)
+        return labels
 
     @property
     def range(self) -> tuple[float, float]:
