@@ -142,15 +142,17 @@ def image_to_volume(image: pv.ImageData, *, kind: str = "intensity") -> Volume:
     if not data.keys():
         raise UnsupportedFormatError("image data has no arrays")
     name = data.keys()[0]
-    dims = tuple(int(d) if on_points else max(int(d) - 1, 1) for d in image.dimensions)
+    dims: list[int] = [int(d) if on_points else max(int(d) - 1, 1) for d in image.dimensions]
     values = np.asarray(data[name])
     if values.ndim > 1:
         values = np.linalg.norm(values, axis=1)
     grid = values.reshape((dims[0], dims[1], dims[2]), order="F")
+    spacing = np.asarray(image.spacing, dtype=np.float64)
+    origin = np.asarray(image.origin, dtype=np.float64)
     return Volume(
         grid,
-        spacing=(float(image.spacing[0]), float(image.spacing[1]), float(image.spacing[2])),
-        origin=(float(image.origin[0]), float(image.origin[1]), float(image.origin[2])),
+        spacing=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
+        origin=(float(origin[0]), float(origin[1]), float(origin[2])),
         direction=np.asarray(image.direction_matrix, dtype=np.float64),
         kind="labels" if kind == "labels" else "intensity",
         unit="",
