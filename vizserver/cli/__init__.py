@@ -1,0 +1,1 @@
+"""The ``vizserver`` command line."""

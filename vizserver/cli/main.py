@@ -1,0 +1,166 @@
+"""``vizserver`` commands: convert, inspect, assets. Errors print one line; ``--debug`` adds the traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vizserver.errors import VizServerError
+
+app = typer.Typer(
+    name="vizserver",
+    help="XR streaming server for health digital twins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+assets_app = typer.Typer(help="Anatomy assets: list the catalogue, fetch an entry.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _fail(exc: BaseException) -> None:
+    if _state["debug"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, allow_nan=False, default=_json_default) + "\n")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, float):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@app.command()
+def convert(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Mesh, simulation output, volume or folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="GLB file to write.")],
+    reduction: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Fraction of triangles to remove by decimation (0 keeps all).")
+    ] = 0.0,
+    compression: Annotated[str, typer.Option(help="meshopt, quantized or none.")] = "meshopt",
+    iso: Annotated[float | None, typer.Option(help="Iso value for intensity volumes (default: automatic).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Convert INPUT to a compact, validated GLB."""
+    from vizserver.cli.progress import DelayedProgress
+    from vizserver.convert import ConvertOptions, convert_file
+
+    if compression not in ("meshopt", "quantized", "none"):
+        _fail(VizServerError(f"--compression must be meshopt, quantized or none, not {compression!r}"))
+    options = ConvertOptions(reduction=reduction, compression=compression, iso=iso)  # type: ignore[arg-type]
+    try:
+        with DelayedProgress() as progress:
+            result = convert_file(input_path, options, progress.update)
+        output.write_bytes(result.glb)
+    except VizServerError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(VizServerError(f"{output}: cannot write ({exc.strerror})"))
+    summary = {"input": str(input_path), "output": str(output), **result.summary()}
+    if as_json:
+        _print_json(summary)
+        return
+    typer.echo(
+        f"{output}: {summary['bytes']:,} bytes, {summary['triangles']:,} triangles "
+        f"in {len(summary['objects'])} object(s), {summary['seconds']:.2f} s"
+    )
+
+
+def _format_range(r: list[float] | None) -> str:
+    return "no finite values" if r is None else f"[{r[0]:.6g}, {r[1]:.6g}]"
+
+
+def _print_description(d: dict[str, Any]) -> None:
+    typer.echo(f"{d['source']} ({d['format']}): {len(d['objects'])} object(s), {d['memory_bytes']:,} bytes in memory")
+    for o in d["objects"]:
+        typer.echo(f"  {o['name']}: {o['kind']}, {o['points']:,} points, {o['cells']:,} cells")
+        if o.get("cell_types"):
+            typer.echo("    cells: " + ", ".join(f"{n:,} {k}" for k, n in o["cell_types"].items()))
+        if "dimensions" in o:
+            dims = " x ".join(str(v) for v in o["dimensions"])
+            typer.echo(f"    grid {dims}, spacing {o['spacing']}, {o['dtype']}, range {_format_range(o['range'])}")
+        if o.get("labels"):
+            typer.echo(f"    labels: {o['labels']}")
+        for f in o["fields"]:
+            unit = f" {f['unit']}" if f["unit"] else ""
+            comps = f" ({f['components']} components)" if f["components"] > 1 else ""
+            typer.echo(f"    field {f['name']} on {f['association']}s{comps}{unit}: {_format_range(f['range'])}")
+        if "time_steps" in o:
+            t = o["time_steps"]
+            typer.echo(f"    {t['count']} time steps from {t['first']} to {t['last']} {t['unit']}".rstrip())
+        lo, hi = o["bounds"]
+        typer.echo(f"    bounds {lo} .. {hi}")
+    if d["removed_identifiers"]:
+        typer.echo("  identifying fields removed: " + ", ".join(d["removed_identifiers"]))
+
+
+@app.command()
+def inspect(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Describe INPUT: points, cells, fields with ranges, time steps, bounds, memory."""
+    from vizserver.io import find_reader, read
+    from vizserver.summary import describe_scene
+
+    try:
+        spec = find_reader(input_path) if input_path.exists() else None
+        scene = read(input_path)
+    except VizServerError as exc:
+        _fail(exc)
+    description = describe_scene(scene, source=str(input_path), format_name=spec.name if spec else "")
+    if as_json:
+        _print_json(description)
+    else:
+        _print_description(description)
+
+
+@assets_app.command("list")
+def assets_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the anatomy assets that can be fetched."""
+    from vizserver.anatomy.catalog import list_assets
+
+    entries = list_assets()
+    if as_json:
+        _print_json({"assets": [{"name": e.name, "title": e.title, "licence": e.licence} for e in entries]})
+        return
+    for e in entries:
+        typer.echo(f"{e.name}: {e.title} ({e.licence})")
+
+
+@assets_app.command("fetch")
+def assets_fetch(
+    name: Annotated[str, typer.Argument()],
+    dest: Annotated[Path | None, typer.Option(help="Folder to store it in (default: the user cache).")] = None,
+) -> None:
+    """Download a catalogued asset, verify it and unpack its meshes."""
+    from vizserver.anatomy.catalog import fetch
+    from vizserver.cli.progress import DelayedProgress
+
+    try:
+        with DelayedProgress() as progress:
+            path = fetch(name, dest, on_progress=lambda done, total: progress.update(name, done / max(total, 1)))
+    except VizServerError as exc:
+        _fail(exc)
+    typer.echo(str(path))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,152 @@
+"""Scene files (``scenes/*.yaml``): the validated description of what a session shows.
+
+The schema is documented in ``docs/scene-format.md``; pydantic gives each mistake a message that
+names the file and the key. Scene files are written by whoever runs the server, not by clients;
+sources are still resolved relative to the file and checked to exist.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vizserver.errors import InputError
+
+MAX_SCENE_FILE_BYTES = 1 << 20
+"""A scene file is a description, not data: 1 MiB is plenty."""
+
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class SceneFileError(InputError):
+    """A scene file is missing, malformed or refers to something that is not there."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TransformSpec(_Strict):
+    translate: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotate_deg: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="XYZ Euler angles, degrees")
+    scale: float = Field(1.0, gt=0, description="Uniform scale, e.g. 0.001 for mm -> m")
+
+
+class MaterialSpec(_Strict):
+    color: str = "#d98c80"
+    opacity: float = Field(1.0, ge=0.0, le=1.0)
+
+    @field_validator("color")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _HEX_COLOR.match(value):
+            raise ValueError(f"colour must look like #rrggbb, not {value!r}")
+        return value
+
+
+class GeneratorSpec(_Strict):
+    name: Literal["lv_surface", "lv_tetra"]
+    parameters: dict[str, float | int] = Field(default_factory=dict)
+
+
+class ObjectSpec(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    source: str | None = Field(None, description="File or folder, relative to the scene file")
+    generator: GeneratorSpec | None = None
+    transform: TransformSpec = TransformSpec()
+    material: MaterialSpec = MaterialSpec()
+    field: str | None = Field(None, description="Field coloured by default")
+    colormap: str = "viridis"
+    range: tuple[float, float] | None = Field(None, description="Colour range; default: the field's range")
+    visible: bool = True
+    reduction: float = Field(0.0, ge=0.0, lt=1.0)
+    iso: float | None = None
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ObjectSpec:
+        if (self.source is None) == (self.generator is None):
+            raise ValueError("give exactly one of 'source' or 'generator'")
+        return self
+
+
+class TwinSpec(_Strict):
+    kind: str = Field(description="Twin type, e.g. 'cardiac' or 'tumour'")
+    object: str = Field(description="Name of the object the twin's fields are drawn on")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class CameraSpec(_Strict):
+    position: tuple[float, float, float]
+    target: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+class TourStepSpec(_Strict):
+    title: str
+    text: str = ""
+    camera: CameraSpec | None = None
+    visible: list[str] | None = None
+    time: float | None = None
+    twin: dict[str, Any] | None = None
+
+
+class TourSpec(_Strict):
+    steps: list[TourStepSpec] = Field(min_length=1)
+
+
+class SceneSpec(_Strict):
+    version: Literal[1] = 1
+    title: str = Field(min_length=1)
+    description: str = ""
+    objects: list[ObjectSpec] = Field(min_length=1)
+    twin: TwinSpec | None = None
+    tour: TourSpec | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> SceneSpec:
+        names = [o.name for o in self.objects]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"object names must be unique; repeated: {', '.join(duplicates)}")
+        if self.twin and self.twin.object not in names:
+            raise ValueError(f"twin.object {self.twin.object!r} is not one of the objects {names}")
+        for index, step in enumerate(self.tour.steps if self.tour else []):
+            unknown = sorted(set(step.visible or []) - set(names))
+            if unknown:
+                raise ValueError(f"tour step {index + 1} shows unknown objects {unknown}")
+        return self
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_scene_file(path: Path) -> SceneSpec:
+    """Parse and validate a scene file; object sources must exist relative to it."""
+    if not path.is_file():
+        raise SceneFileError(f"{path.name}: no such scene file")
+    if path.stat().st_size > MAX_SCENE_FILE_BYTES:
+        raise SceneFileError(f"{path.name}: scene file is over {MAX_SCENE_FILE_BYTES:,} bytes")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SceneFileError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(raw, dict):
+        raise SceneFileError(f"{path.name}: expected a mapping with 'title' and 'objects'")
+    try:
+        spec = SceneSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SceneFileError(f"{path.name}: {_location(first['loc'])}: {first['msg']}") from exc
+    for obj in spec.objects:
+        if obj.source is not None and not resolve_source(path, obj.source).exists():
+            raise SceneFileError(f"{path.name}: objects.{obj.name}.source {obj.source!r} does not exist")
+    return spec
+
+
+def resolve_source(scene_path: Path, source: str) -> Path:
+    """An object's source path, relative to its scene file's folder."""
+    return (scene_path.parent / source).resolve()
