@@ -1,0 +1,5 @@
+"""``python -m vizserver`` runs the command line."""
+
+from vizserver.cli.main import main
+
+main()
