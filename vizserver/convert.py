@@ -16,6 +16,7 @@ from vizserver.encode.glb import Compression, EncodeOptions, encode_glb
 from vizserver.geometry.decimate import decimate
 from vizserver.geometry.surfaces import step_fields_on_surface, surfaces_of
 from vizserver.io import read
+from vizserver.io.pointcloud import reconstruct_surface
 from vizserver.model import Mesh, Scene, SceneObject, TimeSeries
 
 ProgressCallback = Callable[[str, float], None]
@@ -29,6 +30,8 @@ class ConvertOptions:
     reduction: float = 0.0
     compression: Compression = "meshopt"
     iso: float | None = None
+    reconstruct: bool = False
+    """Turn point clouds into surfaces (Poisson reconstruction) instead of encoding points."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,9 @@ def _series_field_extras(obj: SceneObject, surface: Mesh, progress: ProgressCall
     }
 
 
-def convert_scene(scene: Scene, options: ConvertOptions = ConvertOptions(), progress: ProgressCallback | None = None) -> ConversionResult:
+def convert_scene(
+    scene: Scene, options: ConvertOptions = ConvertOptions(), progress: ProgressCallback | None = None
+) -> ConversionResult:
     """Pack every object of ``scene`` into one GLB (deterministic for the same scene and options)."""
     report = progress or (lambda _stage, _fraction: None)
     timings: dict[str, float] = {}
@@ -97,6 +102,9 @@ def convert_scene(scene: Scene, options: ConvertOptions = ConvertOptions(), prog
     for index, obj in enumerate(scene.objects):
         report(f"{obj.name}: surfaces", index / max(len(scene.objects), 1))
         for name, surface in surfaces_of(obj, iso=options.iso):
+            if options.reconstruct and surface.is_point_cloud:
+                report(f"{name}: reconstructing a surface", 0.0)
+                surface = reconstruct_surface(surface)
             if options.reduction > 0 and not surface.is_point_cloud:
                 t = time.perf_counter()
                 surface = decimate(surface, reduction=options.reduction)

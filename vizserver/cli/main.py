@@ -38,13 +38,7 @@ def _fail(exc: BaseException) -> None:
 
 
 def _print_json(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, allow_nan=False, default=_json_default) + "\n")
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, float):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    sys.stdout.write(json.dumps(payload, allow_nan=False) + "\n")
 
 
 @app.command()
@@ -56,6 +50,9 @@ def convert(
     ] = 0.0,
     compression: Annotated[str, typer.Option(help="meshopt, quantized or none.")] = "meshopt",
     iso: Annotated[float | None, typer.Option(help="Iso value for intensity volumes (default: automatic).")] = None,
+    reconstruct: Annotated[
+        bool, typer.Option("--reconstruct", help="Reconstruct a surface from point clouds (Poisson).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Convert INPUT to a compact, validated GLB."""
@@ -64,7 +61,9 @@ def convert(
 
     if compression not in ("meshopt", "quantized", "none"):
         _fail(VizServerError(f"--compression must be meshopt, quantized or none, not {compression!r}"))
-    options = ConvertOptions(reduction=reduction, compression=compression, iso=iso)  # type: ignore[arg-type]
+    options = ConvertOptions(
+        reduction=reduction, compression=compression, iso=iso, reconstruct=reconstruct  # type: ignore[arg-type]
+    )
     try:
         with DelayedProgress() as progress:
             result = convert_file(input_path, options, progress.update)
