@@ -234,13 +234,18 @@ class _Builder:
         return EncodedMesh(name, vertex_order, mesh.n_triangles, field_names)
 
     def _order(self, mesh: Mesh) -> tuple[npt.NDArray[np.uint32] | None, npt.NDArray[np.uint32]]:
-        """The vertex order (``None``: as given) and the triangle indices in it, flat."""
+        """The vertex order (``None``: as given) and the triangle indices in it, flat.
+
+        Triangles go in meshoptimizer's strip-friendly cache order (``optsize``, as gltfpack ``-cc``):
+        the TRIANGLES codec then spends ~1.0 byte per triangle instead of ~1.25. Vertices follow in
+        first-use order; unreferenced ones are dropped. Point clouds are sorted spatially.
+        """
         flat = mesh.triangles.reshape(-1)
         if not self.compress:
             return None, flat
         if mesh.is_point_cloud:
             return np.asarray(meshopt.reorder_points(mesh.vertices), dtype=np.uint32), flat
-        indices, remap, unique = meshopt.reorder_mesh(flat, triangles=True, optsize=False)
+        indices, remap, unique = meshopt.reorder_mesh(flat, triangles=True, optsize=True)
         used = remap != _UNUSED
         order = np.empty(int(unique), dtype=np.uint32)
         order[remap[used]] = np.flatnonzero(used).astype(np.uint32)
@@ -249,16 +254,17 @@ class _Builder:
     def _positions(self, vertices: npt.NDArray[np.float32]) -> tuple[int, list[float], list[float]]:
         """Quantized positions: one uniform step over the largest side, offset at the box's minimum."""
         bits = self.options.position_bits
-        lo = vertices.min(axis=0).astype(np.float64)
-        extent = float((vertices.max(axis=0).astype(np.float64) - lo).max())
+        lo, hi = _column_bounds(vertices)
+        extent = float((hi - lo).max())
         codes = quantize(vertices, lo, lo + extent, bits)
         scale = step(0.0, extent, bits) or 1.0
         rows = np.zeros((codes.shape[0], 4), dtype=codes.dtype)
         rows[:, :3] = codes
         ctype = UNSIGNED_BYTE if bits <= 8 else UNSIGNED_SHORT
         view = self._attribute_view(rows, filter_="NONE")
-        lo_codes, hi_codes = codes.min(axis=0), codes.max(axis=0)
-        index = self._accessor(view, ctype, 3, rows.shape[0], bounds=(lo_codes.tolist(), hi_codes.tolist()))
+        # quantize is monotonic, so the codes' bounds are the bounds' codes (and cheaper than a pass)
+        bounds = quantize(np.stack([lo, hi]), lo, lo + extent, bits).tolist()
+        index = self._accessor(view, ctype, 3, rows.shape[0], bounds=(bounds[0], bounds[1]))
         return index, [float(x) for x in lo], [scale, scale, scale]
 
     def _normals(self, normals: npt.NDArray[np.float32]) -> int:
@@ -333,7 +339,10 @@ class _Builder:
     def _float_attribute(self, values: npt.NDArray[np.float32], *, with_bounds: bool) -> int:
         columns = np.ascontiguousarray(values, dtype=np.float32).reshape(values.shape[0], -1)
         view = self._attribute_view(columns, filter_="NONE")
-        bounds = (columns.min(axis=0).tolist(), columns.max(axis=0).tolist()) if with_bounds else None
+        bounds = None
+        if with_bounds:
+            lo, hi = _column_bounds(columns)
+            bounds = (lo.tolist(), hi.tolist())
         return self._accessor(view, FLOAT, columns.shape[1], columns.shape[0], bounds=bounds)
 
     def _attribute_view(self, rows: npt.NDArray[Any], *, filter_: MeshoptFilter) -> int:
@@ -444,6 +453,15 @@ def _plain(value: object) -> Any:
     raise TypeError(f"extras value of type {type(value).__name__} is not JSON serialisable")
 
 
+def _column_bounds(
+    values: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per-column min and max, exact float32 values as float64 (column by column: numpy's axis=0 is slow)."""
+    lo = np.array([values[:, k].min() for k in range(values.shape[1])], dtype=np.float64)
+    hi = np.array([values[:, k].max() for k in range(values.shape[1])], dtype=np.float64)
+    return lo, hi
+
+
 def _aligned(n: int) -> int:
     return (n + 3) & ~3
 
@@ -451,8 +469,8 @@ def _aligned(n: int) -> int:
 def _check_mesh(name: str, mesh: Mesh) -> None:
     if mesh.n_points == 0:
         raise InvalidGeometryError(f"{name}: mesh has no vertices, nothing to encode")
-    bad = int(np.count_nonzero(~np.isfinite(mesh.vertices).all(axis=1)))
-    if bad:
+    if not np.isfinite(mesh.vertices).all():
+        bad = int(np.count_nonzero(~np.isfinite(mesh.vertices).all(axis=1)))
         raise InvalidGeometryError(f"{name}: {bad} of {mesh.n_points} vertices are NaN or infinite")
     if mesh.n_triangles and int(mesh.triangles.max()) >= mesh.n_points:
         raise InvalidGeometryError(

@@ -197,7 +197,10 @@ class _Document:
         if length > MESHOPT_MAX_RATIO * max(size, 1):
             raise LimitExceededError(f"{self.name}: {where} claims {length} bytes from {size} compressed")
         if mode not in ("ATTRIBUTES", "TRIANGLES", "INDICES") or filter_ not in (
-            "NONE", "OCTAHEDRAL", "QUATERNION", "EXPONENTIAL",
+            "NONE",
+            "OCTAHEDRAL",
+            "QUATERNION",
+            "EXPONENTIAL",
         ):
             raise self.fail(f"{where}: unknown mode {mode!r} or filter {filter_!r}")
         if count == 0:

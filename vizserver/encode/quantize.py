@@ -65,9 +65,13 @@ def quantize(
     span = np.asarray(hi, dtype=np.float64) - low
     scale = np.where(span > 0, top / np.where(span > 0, span, 1.0), 0.0)
     with np.errstate(invalid="ignore"):
-        scaled = np.rint((x - low) * scale)
-        codes = np.clip(np.nan_to_num(scaled, nan=0.0, posinf=top, neginf=0.0), 0, top)
-    out: npt.NDArray[np.uint8] | npt.NDArray[np.uint16] = codes.astype(code_dtype(bits))
+        codes = np.rint((x - low) * scale)
+        np.clip(codes, 0, top, out=codes)  # +-inf clamp here; NaN stays NaN
+        nan = np.isnan(codes)
+        if nan.any():
+            codes[nan] = 0
+    out: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]
+    out = codes.astype(np.uint8) if bits <= 8 else codes.astype(np.uint16)
     if nodata:
         out[~np.isfinite(x)] = nodata_code(bits)
     return out
