@@ -18,6 +18,7 @@ whole-file splits and numpy conversions, no per-line Python.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import overload
@@ -151,10 +152,17 @@ def parse_elements(
     (``None`` when no element has one; elements without a tag get 0).
     """
     count, body = _count_and_body(data, name, "element", limits().max_cells, _MIN_ELEMENT_LINE_BYTES)
+    uniform = _uniform_elements(body, count)
+    if uniform is not None:
+        kind, nodes, numbers_2d = uniform
+        conn_u = numbers_2d[:, :nodes]
+        _check_indices(conn_u, np.arange(count), n_points, name)
+        tags_u = numbers_2d[:, nodes] if numbers_2d.shape[1] > nodes else None
+        return [kind], [conn_u.astype(np.uint32)], np.arange(count, dtype=np.int64), tags_u
     tokens = np.array(body.split())
     if tokens.size == 0:
         raise UnreadableFileError(f"{name}: truncated: header says {count:,} elements, found 0")
-    is_code = tokens.view(np.uint8).reshape(tokens.size, -1)[:, 0] >= ord("A")
+    is_code = _code_tokens(tokens)
     starts = np.flatnonzero(is_code)
     if starts.size != count:
         raise UnreadableFileError(f"{name}: truncated: header says {count:,} elements, found {starts.size:,}"
@@ -196,17 +204,64 @@ def parse_elements(
         if has_tag.any():
             any_tag = True
             tags[members[has_tag]] = numbers[first_number[members[has_tag]] + nodes]
-        out_of_range = (conn < 0) | (conn >= n_points)
-        if out_of_range.any():
-            row = int(np.argmax(out_of_range.any(axis=1)))
-            raise InvalidGeometryError(
-                f"{name}: element {int(members[row])} refers to node {int(conn[row][out_of_range[row]][0])}, "
-                f"outside 0..{n_points - 1}"
-            )
+        _check_indices(conn, members, n_points, name)
         kinds.append(kind)
         blocks.append(conn.astype(np.uint32))
         order_parts.append(members.astype(np.int64))
     return kinds, blocks, np.concatenate(order_parts), (tags if any_tag else None)
+
+
+def _code_tokens(tokens: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bool_]:
+    """Tokens shaped like an element code: an upper-case then a lower-case letter (``Tt``, ``Hx``)."""
+    chars = tokens.view(np.uint8).reshape(tokens.size, -1)
+    if chars.shape[1] < 2:
+        return np.zeros(tokens.size, dtype=np.bool_)
+    upper = (chars[:, 0] >= ord("A")) & (chars[:, 0] <= ord("Z"))
+    lower = (chars[:, 1] >= ord("a")) & (chars[:, 1] <= ord("z"))
+    two = chars[:, 2] == 0 if chars.shape[1] > 2 else np.ones(tokens.size, dtype=np.bool_)
+    result: npt.NDArray[np.bool_] = upper & lower & two
+    return result
+
+
+def _uniform_elements(body: bytes, count: int) -> tuple[CellKind, int, npt.NDArray[np.int64]] | None:
+    """Fast path for the usual file, every line ``CODE n1 .. nk [tag]`` with one code and one width.
+
+    Returns (kind, nodes, numbers ``(count, nodes [+1])``) or ``None`` when the file is anything
+    else (mixed codes or widths, odd spacing, bad numbers): the general parser then reports why.
+    """
+    first = body.split(b"\n", 1)[0].split()
+    if not first or first[0] not in ELEMENT_TYPES:
+        return None
+    code = first[0]
+    kind, nodes = ELEMENT_TYPES[code]
+    width = len(first)
+    if width - 1 not in (nodes, nodes + 1):
+        return None
+    if body.count(b"\n" + code + b" ") + int(body.startswith(code + b" ")) != count:
+        return None
+    raw = np.frombuffer(body, dtype=np.uint8)
+    blank = (raw == 32) | (raw == 9) | (raw == 10) | (raw == 13)
+    tokens = int(np.count_nonzero(~blank[1:] & blank[:-1])) + int(raw.size > 0 and not blank[0])
+    if tokens != count * width:
+        return None
+    try:
+        numbers = np.loadtxt(io.BytesIO(body), usecols=range(1, width), dtype=np.int64, ndmin=2, comments=None)
+    except ValueError:
+        return None
+    return (kind, nodes, numbers) if numbers.shape == (count, width - 1) else None
+
+
+def _check_indices(
+    conn: npt.NDArray[np.int64], elements: npt.NDArray[np.int64], n_points: int, name: str
+) -> None:
+    """Refuse node indices outside the point range, naming the first element that has one."""
+    out_of_range = (conn < 0) | (conn >= n_points)
+    if out_of_range.any():
+        row = int(np.argmax(out_of_range.any(axis=1)))
+        raise InvalidGeometryError(
+            f"{name}: element {int(elements[row])} refers to node {int(conn[row][out_of_range[row]][0])}, "
+            f"outside 0..{n_points - 1}"
+        )
 
 
 def parse_fibres(data: bytes, name: str, n_cells: int) -> dict[str, npt.NDArray[np.float32]]:
