@@ -305,10 +305,35 @@ def test_meshopt_views_follow_the_extension_rules_and_bitstream_versions() -> No
 def test_indices_are_16_bit_when_they_fit_and_32_bit_otherwise() -> None:
     small = torus(20, 10)
     big = torus(400, 170)  # 68,000 vertices
-    for mesh, expected in ((small, 5123), (big, 5125)):
-        doc = gltf_json(encode_glb([("t", mesh)], options=EncodeOptions(compression="quantized")))
-        index = doc["meshes"][0]["primitives"][0]["indices"]
-        assert doc["accessors"][index]["componentType"] == expected
+    for mode in ("quantized", "meshopt"):
+        for mesh, expected in ((small, 5123), (big, 5125)):
+            encoded = encode_glb_layout([("t", mesh)], options=EncodeOptions(compression=mode))
+            doc = gltf_json(encoded.data)
+            index = doc["meshes"][0]["primitives"][0]["indices"]
+            assert doc["accessors"][index]["componentType"] == expected
+            decoded = read_glb(encoded.data).meshes["t"]
+            in_input_ids = encoded.meshes[0].vertex_order[decoded.indices]
+            assert np.array_equal(canonical_triangles(in_input_ids), canonical_triangles(mesh.triangles))
+
+
+def test_unreferenced_vertices_are_dropped_by_meshopt_and_kept_otherwise() -> None:
+    mesh = torus(10, 6)
+    extra = Mesh(
+        np.concatenate([mesh.vertices, [[99.0, 99.0, 99.0]]]).astype(np.float32),
+        mesh.triangles,
+        point_fields={"f": Field("f", np.arange(mesh.n_points + 1, dtype=np.float32))},
+    )
+    for mode, expected in (
+        ("none", extra.n_points),
+        ("quantized", extra.n_points),
+        ("meshopt", mesh.n_points),
+    ):
+        encoded = encode_glb_layout([("m", extra)], options=EncodeOptions(compression=mode))
+        order = encoded.meshes[0].vertex_order
+        assert encoded.meshes[0].n_vertices == expected and (mode != "meshopt" or mesh.n_points not in order)
+        decoded = read_glb(encoded.data).meshes["m"]
+        assert decoded.positions.shape == (expected, 3)
+        assert np.abs(decoded.fields["f"] - order).max() <= 60 / 255 / 2 + 1e-4  # values follow vertex_order
 
 
 def test_quantized_positions_are_dequantized_by_a_uniform_node_scale() -> None:
@@ -357,7 +382,10 @@ def test_extras_carry_field_metadata_time_steps_and_scene_extras() -> None:
     glb = encode_glb(
         [("heart", with_cells)],
         extras={"title": "demo", "scale_mm": np.float32(1.5), "missing": float("nan")},
-        field_extras={"temperature": {"times": times, "range_over_time": (36.0, 40.0)}},
+        field_extras={
+            "temperature": {"times": times, "range_over_time": (36.0, 40.0)},
+            "region": {"times": [0.0]},
+        },
     )
     doc = gltf_json(glb)
     assert doc["scenes"][0]["extras"] == {"title": "demo", "scale_mm": 1.5, "missing": None}
@@ -378,8 +406,9 @@ def test_extras_carry_field_metadata_time_steps_and_scene_extras() -> None:
     assert extras["unencoded_fields"][0]["name"] == "region"
     assert extras["unencoded_fields"][0]["association"] == "cell"
     assert extras["positions"]["bits"] == 14
-    with pytest.raises(ValueError, match="no point field"):
-        encode_glb([("heart", with_cells)], field_extras={"pressure": {"times": [0.0]}})
+    assert extras["unencoded_fields"][0]["times"] == [0.0]  # field extras reach unencoded fields too
+    quiet = encode_glb([("heart", with_cells)], field_extras={"pressure": {"times": [0.0]}})
+    assert b"pressure" not in quiet  # a field no mesh carries (a point cloud's dropped cell field)
     with pytest.raises(ValueError, match="encoder writes itself"):
         encode_glb([("heart", with_cells)], field_extras={"temperature": {"quantization": 3}})
 
@@ -391,7 +420,7 @@ def test_khronos_validator_finds_no_errors_or_warnings(tmp_path: Path) -> None:
     paths = []
     for mode in MODES:
         for bits in (8, 16):
-            options = EncodeOptions(compression=mode, field_bits=bits, normal_bits=bits)
+            options = EncodeOptions(compression=mode, field_bits=bits, normal_bits=bits, position_bits=bits)
             path = tmp_path / f"{mode}_{bits}.glb"
             path.write_bytes(encode_glb(meshes, options=options, extras={"title": "validator"}))
             paths.append(path)
@@ -592,3 +621,5 @@ def test_quantize_reserves_the_top_code_for_no_data_and_clamps() -> None:
     assert quantize(np.full(3, 5.0), 5.0, 5.0, 16).tolist() == [0, 0, 0]  # a constant field
     with pytest.raises(ValueError, match="bits"):
         quantize(x, 0.0, 1.0, 17)
+    with pytest.raises(ValueError, match="2 bits"):
+        dequantize(codes, 0.0, 1.0, 1, nodata=True)

@@ -141,7 +141,8 @@ def encode_glb_layout(
     ``extras`` go on the glTF scene (three.js: ``gltf.scene.userData``). ``field_extras`` maps a
     field name to keys merged into that field's description wherever the field occurs (e.g.
     ``{"temperature": {"times": [...], "range_over_time": [lo, hi]}}``); a name that matches no
-    field, or a key the encoder writes itself, is a ``ValueError``. Raises
+    field is ignored (a series field a point cloud could not carry); a key the encoder writes
+    itself is a ``ValueError``. Raises
     :class:`InvalidGeometryError` for an empty mesh, NaN/inf coordinates, out-of-range indices
     or arrays whose lengths disagree, naming the mesh.
     """
@@ -150,7 +151,7 @@ def encode_glb_layout(
         raise ValueError(f"mesh names must be unique, got {names}")
     if not meshes:
         raise ValueError("nothing to encode: no meshes given")
-    _check_field_extras(meshes, field_extras or {})
+    _check_field_extras(field_extras or {})
     builder = _Builder(options)
     encoded = tuple(builder.add_mesh(name, mesh, field_extras or {}) for name, mesh in meshes)
     return EncodedGlb(builder.glb(extras or {}), encoded)
@@ -206,18 +207,22 @@ class _Builder:
         described, unencoded = [], []
         taken = set(attributes)
         for field_name, fld in mesh.point_fields.items():
+            caller = _plain(field_extras.get(field_name, {}))
             if fld.components > MAX_ATTRIBUTE_COMPONENTS:
-                unencoded.append(_unencoded(fld, f"{fld.components} components; attributes hold at most 4"))
+                reason = f"{fld.components} components; attributes hold at most 4"
+                unencoded.append({**_unencoded(field_name, fld, reason), **caller})
                 continue
             attribute = _attribute_name(field_name, taken)
             taken.add(attribute)
             values = fld.values if order is None else fld.values[order]
-            attributes[attribute], description = self._field(values, fld)
-            caller = _plain(field_extras.get(field_name, {}))
+            attributes[attribute], description = self._field(field_name, values, fld)
             described.append({**description, "attribute": attribute, **caller})
             field_names[field_name] = attribute
-        for fld in mesh.cell_fields.values():
-            unencoded.append(_unencoded(fld, "cell data; the geometry stage converts it to point data"))
+        for field_name, fld in mesh.cell_fields.items():
+            reason = "cell data; the geometry stage converts it to point data"
+            unencoded.append(
+                {**_unencoded(field_name, fld, reason), **_plain(field_extras.get(field_name, {}))}
+            )
         extras["fields"] = described
         if unencoded:
             extras["unencoded_fields"] = unencoded
@@ -284,13 +289,13 @@ class _Builder:
             view = self._attribute_view(ints, filter_="NONE")
         return self._accessor(view, ctype, 3, normals.shape[0], normalized=True)
 
-    def _field(self, values: npt.NDArray[np.float32], fld: Field) -> tuple[int, dict[str, Any]]:
+    def _field(self, name: str, values: npt.NDArray[np.float32], fld: Field) -> tuple[int, dict[str, Any]]:
         components = fld.components
         columns = values.reshape(values.shape[0], components)
         finite = np.isfinite(columns)
         n_nonfinite = int(columns.size - np.count_nonzero(finite))
         description: dict[str, Any] = {
-            "name": fld.name,
+            "name": name,
             "association": "point",
             "unit": fld.unit,
             "components": components,
@@ -485,11 +490,8 @@ def _check_mesh(name: str, mesh: Mesh) -> None:
             )
 
 
-def _check_field_extras(meshes: Sequence[tuple[str, Mesh]], field_extras: FieldExtras) -> None:
-    known = {fname for _, mesh in meshes for fname in mesh.point_fields}
+def _check_field_extras(field_extras: FieldExtras) -> None:
     for fname, keys in field_extras.items():
-        if fname not in known:
-            raise ValueError(f"field_extras names {fname!r}, which is no point field of the meshes")
         clash = sorted(_RESERVED_FIELD_KEYS.intersection(keys))
         if clash:
             raise ValueError(f"field_extras for {fname!r} set {clash}, which the encoder writes itself")
@@ -517,9 +519,9 @@ def _json_range(bounds: tuple[float, float]) -> list[float] | None:
     return [float(lo), float(hi)] if np.isfinite(lo) and np.isfinite(hi) else None
 
 
-def _unencoded(fld: Field, reason: str) -> dict[str, Any]:
+def _unencoded(name: str, fld: Field, reason: str) -> dict[str, Any]:
     return {
-        "name": fld.name,
+        "name": name,
         "association": fld.association,
         "unit": fld.unit,
         "components": fld.components,

@@ -31,6 +31,8 @@ def code_dtype(bits: int) -> type[np.uint8] | type[np.uint16]:
 def top_code(bits: int, nodata: bool = False) -> int:
     """The code that ``hi`` maps to: ``2**bits - 1``, one less when the top code means no data."""
     _check_bits(bits)
+    if nodata and bits < 2:
+        raise ValueError("a no-data code needs at least 2 bits")
     return (1 << bits) - (2 if nodata else 1)
 
 
