@@ -90,7 +90,7 @@ def test_source_ids_map_vertices_and_fields_to_the_original_points() -> None:
 
 
 def test_hexahedra_wedges_and_pyramids_face_outward() -> None:
-    # a unit cube as one hexahedron, two wedges, or six pyramids around its centre
+    # a unit cube as one hexahedron, two wedges, six pyramids around its centre, or two collapsed hexahedra
     cube = np.array(
         [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32
     )
@@ -101,7 +101,10 @@ def test_hexahedra_wedges_and_pyramids_face_outward() -> None:
     with_centre = np.vstack([cube, [[0.5, 0.5, 0.5]]]).astype(np.float32)
     bases = np.array([[0, 1, 2, 3], [4, 7, 6, 5], [0, 4, 5, 1], [1, 5, 6, 2], [2, 6, 7, 3], [3, 7, 4, 0]])
     pyramids = UnstructuredMesh(with_centre, (CellBlock("pyramid", np.hstack([bases, np.full((6, 1), 8)])),))
-    for mesh in (hexa, wedges, pyramids):
+    # the two wedges written as hexahedra with repeated nodes, as some FE exporters do
+    collapsed_conn = np.array([[0, 1, 3, 3, 4, 5, 7, 7], [1, 2, 3, 3, 5, 6, 7, 7]], dtype=np.uint32)
+    collapsed = UnstructuredMesh(cube, (CellBlock("hexahedron", collapsed_conn),))
+    for mesh in (hexa, wedges, pyramids, collapsed):
         surface = boundary_surface(mesh)
         assert surface.n_triangles == 12
         assert_closed_and_outward(surface.vertices, surface.triangles)

@@ -113,3 +113,11 @@ def test_iso_outside_the_range_is_a_clear_error() -> None:
 def test_constant_volume_has_no_surface() -> None:
     with pytest.raises(InvalidGeometryError, match=r"^flat: iso value 3 gives an empty surface"):
         iso_surface(Volume(np.full((4, 4, 4), 3.0)), "flat")
+
+
+def test_bool_and_half_float_volumes_are_widened_for_vtk() -> None:
+    ball = distance() < 8
+    [(label, mask_surface)] = label_surfaces(Volume(ball, kind="labels"), "mask")
+    assert label == 1 and mask_surface.n_triangles > 100
+    level, half_surface = iso_surface(Volume(distance().astype(np.float16)), "half", 8.0)
+    assert half_surface.n_triangles > 100

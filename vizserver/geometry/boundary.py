@@ -84,24 +84,25 @@ def _collect(mesh: UnstructuredMesh, corners: int) -> _Faces:
     return _Faces(np.concatenate(nodes), np.concatenate(owners), np.concatenate(volume))
 
 
-def _pack(columns: list[npt.NDArray[np.uint64]], bits: int) -> npt.NDArray[np.uint64]:
+def _pack(columns: list[npt.NDArray[np.uint32]], bits: int) -> npt.NDArray[np.uint64]:
     """Columns (most significant first), each under ``2**bits``, side by side in one uint64."""
-    key = columns[0]
+    key = columns[0].astype(np.uint64)
     for column in columns[1:]:
-        key = np.left_shift(key, np.uint64(bits)) + column
+        np.left_shift(key, np.uint64(bits), out=key)
+        np.bitwise_or(key, column, out=key, casting="unsafe")
     return key
 
 
 def _keys(nodes: npt.NDArray[np.uint32], n_points: int) -> list[npt.NDArray[np.uint64]]:
     """Order-independent keys of faces, most significant first (one or two uint64 arrays)."""
-    ids = nodes.astype(np.uint64)
-    if ids.shape[1] == 3:
-        x, y, z = ids[:, 0], ids[:, 1], ids[:, 2]
+    if nodes.shape[1] == 3:
+        x, y, z = nodes[:, 0], nodes[:, 1], nodes[:, 2]
         lo = np.minimum(np.minimum(x, y), z)
         hi = np.maximum(np.maximum(x, y), z)
-        ordered = [lo, x + y + z - lo - hi, hi]
+        mid = x ^ y ^ z ^ lo ^ hi  # the one left when the smallest and largest are taken out
+        ordered = [lo, mid, hi]
     else:
-        s = np.sort(ids, axis=1)
+        s = np.sort(nodes, axis=1)
         ordered = [s[:, 0], s[:, 1], s[:, 2], s[:, 3]]
     bits = _PACK3_BITS if len(ordered) == 3 else _PACK4_BITS
     if n_points <= 1 << bits:
@@ -168,10 +169,48 @@ def _orient_outward(mesh: UnstructuredMesh, faces: _Faces) -> _Faces:
     return _Faces(fixed, faces.owners, faces.volume)
 
 
+def _distinct(nodes: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+    """How many different node ids each face has."""
+    s = np.sort(nodes, axis=1)
+    counts: npt.NDArray[np.int64] = 1 + np.count_nonzero(s[:, 1:] != s[:, :-1], axis=1)
+    return counts
+
+
+def _collapsed_quads(quads: _Faces, tris: _Faces) -> tuple[_Faces, _Faces]:
+    """Quads of collapsed cells (a hexahedron written as a wedge) that repeat one node become triangles.
+
+    Faces left with fewer than three different nodes (collapsed to an edge) are dropped: they
+    bound nothing. The triangles keep the quad's cyclic order and owner, so they match the
+    neighbouring cell's triangular face as any other triangle would.
+    """
+    distinct = _distinct(quads.nodes)
+    repeat = quads.nodes == np.roll(quads.nodes, -1, axis=1)  # node i equals node i + 1, cyclically
+    as_tri = (distinct == 3) & (np.count_nonzero(repeat, axis=1) == 1)
+    tri_nodes = quads.nodes[as_tri][~repeat[as_tri]].reshape(-1, 3)
+    keep_quad = distinct == 4
+    t = tris.nodes
+    keep_tri = (t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 2] != t[:, 0])
+    if keep_tri.all() and not as_tri.any() and keep_quad.all():
+        return quads, tris
+    return (
+        _Faces(quads.nodes[keep_quad], quads.owners[keep_quad], quads.volume[keep_quad]),
+        _Faces(
+            np.concatenate([tris.nodes[keep_tri], tri_nodes]),
+            np.concatenate([tris.owners[keep_tri], quads.owners[as_tri]]),
+            np.concatenate([tris.volume[keep_tri], quads.volume[as_tri]]),
+        ),
+    )
+
+
 def boundary_faces(mesh: UnstructuredMesh) -> BoundaryFaces:
-    """Outward boundary triangles of ``mesh`` in original point ids; quads are split on their 0-2 diagonal."""
-    tris = _orient_outward(mesh, _select(_collect(mesh, 3), mesh.n_points))
-    quads = _orient_outward(mesh, _select(_collect(mesh, 4), mesh.n_points))
+    """Outward boundary triangles of ``mesh`` in original point ids; quads are split on their 0-2 diagonal.
+
+    Faces with repeated nodes (collapsed cells) are reduced first; faces that collapse to an edge
+    or a point are dropped.
+    """
+    all_quads, all_tris = _collapsed_quads(_collect(mesh, 4), _collect(mesh, 3))
+    tris = _orient_outward(mesh, _select(all_tris, mesh.n_points))
+    quads = _orient_outward(mesh, _select(all_quads, mesh.n_points))
     q = quads.nodes
     split = np.stack([q[:, [0, 1, 2]], q[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
     return BoundaryFaces(

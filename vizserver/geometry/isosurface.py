@@ -60,8 +60,12 @@ def otsu_threshold(values: npt.NDArray[np.generic]) -> float:
 
 
 def _image(volume: Volume) -> pv.ImageData:
-    if volume.values.dtype == np.bool_:
+    """The volume as VTK image data; types VTK lacks (bool, float16) are widened first."""
+    kind, size = volume.values.dtype.kind, volume.values.dtype.itemsize
+    if kind == "b":
         volume = replace(volume, values=volume.values.astype(np.uint8))
+    elif kind == "f" and size < 4:
+        volume = replace(volume, values=volume.values.astype(np.float32))
     return volume_to_image(volume)
 
 
