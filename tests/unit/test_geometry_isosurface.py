@@ -119,5 +119,5 @@ def test_bool_and_half_float_volumes_are_widened_for_vtk() -> None:
     ball = distance() < 8
     [(label, mask_surface)] = label_surfaces(Volume(ball, kind="labels"), "mask")
     assert label == 1 and mask_surface.n_triangles > 100
-    level, half_surface = iso_surface(Volume(distance().astype(np.float16)), "half", 8.0)
+    _, half_surface = iso_surface(Volume(distance().astype(np.float16)), "half", 8.0)
     assert half_surface.n_triangles > 100
