@@ -10,6 +10,7 @@ recognises it.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,4 +153,4 @@ def _load_builtin_readers() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from vizserver.io import readers as _  # noqa: F401
+    importlib.import_module("vizserver.io.readers")
