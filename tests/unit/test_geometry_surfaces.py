@@ -8,6 +8,7 @@ import pyvista as pv
 import trimesh
 
 from vizserver.errors import InvalidGeometryError
+from vizserver.geometry.boundary import BoundaryFaces, boundary_faces
 from vizserver.geometry.decimate import decimate
 from vizserver.geometry.surfaces import StepFieldMapper, step_fields_on_surface, surfaces_of
 from vizserver.model import CellBlock, Field, Mesh, SceneObject, TimeSeries, UnstructuredMesh, Volume
@@ -165,3 +166,19 @@ def test_mapper_rejects_bad_steps_and_fields() -> None:
         mapper(0)
     with pytest.raises(IndexError, match="step 3"):
         mapper(3)
+
+
+def test_stepping_through_a_series_builds_the_cell_operator_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    geometry = tet_block(4)
+    series = series_on(geometry, steps=5)
+    surface = surfaces_of(SceneObject("g", geometry))[0][1]
+    calls: list[int] = []
+
+    def counting(mesh: UnstructuredMesh) -> BoundaryFaces:
+        calls.append(1)
+        return boundary_faces(mesh)
+
+    monkeypatch.setattr("vizserver.geometry.surfaces.boundary_faces", counting)
+    values = [step_fields_on_surface(series, surface, step)["c"].values for step in range(5)]
+    assert len(calls) == 1
+    np.testing.assert_allclose(values[4], 5 * values[0], rtol=1e-5)

@@ -20,6 +20,8 @@ steps continues the first one exactly. A name clash with a point field gets `` (
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -154,6 +156,28 @@ class StepFieldMapper:
         return out
 
 
+_RECENT_MAPPERS = 4
+"""Mappers kept by :func:`step_fields_on_surface` for the last few (series, surface) pairs."""
+
+_mappers: OrderedDict[tuple[int, int], tuple[TimeSeries, Mesh, StepFieldMapper]] = OrderedDict()
+_mappers_lock = threading.Lock()
+
+
 def step_fields_on_surface(series: TimeSeries, surface: Mesh, step: int) -> dict[str, Field]:
-    """Step ``step``'s fields on ``surface``'s vertices; for many steps, keep one :class:`StepFieldMapper`."""
-    return StepFieldMapper(series, surface)(step)
+    """Step ``step``'s fields on ``surface``'s vertices (see :class:`StepFieldMapper`).
+
+    The mapper of the last few (series, surface) pairs is kept, so calling this once per step of
+    a stream builds the averaging operator once; the pair is held (and compared) by identity.
+    """
+    key = (id(series), id(surface))
+    with _mappers_lock:
+        hit = _mappers.get(key)
+        if hit is not None and hit[0] is series and hit[1] is surface:
+            _mappers.move_to_end(key)
+            mapper = hit[2]
+        else:
+            mapper = StepFieldMapper(series, surface)
+            _mappers[key] = (series, surface, mapper)
+            while len(_mappers) > _RECENT_MAPPERS:
+                _mappers.popitem(last=False)
+    return mapper(step)
