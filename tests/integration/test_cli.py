@@ -49,7 +49,7 @@ def test_convert_writes_glb_and_prints_one_json_object(tmp_path: Path) -> None:
     assert summary["triangles"] == 1280
     assert summary["bytes"] == out.stat().st_size
     decoded = read_glb(out.read_bytes())
-    assert sum(len(m.indices) // 3 for m in decoded.meshes.values()) == 1280
+    assert sum(len(m.indices) for m in decoded.meshes.values()) == 1280
 
 
 def test_convert_with_reduction_decimates(tmp_path: Path) -> None:

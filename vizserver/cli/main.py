@@ -120,11 +120,11 @@ def inspect(
     from vizserver.summary import describe_scene
 
     try:
-        spec = find_reader(input_path) if input_path.exists() else None
         scene = read(input_path)
+        spec = find_reader(input_path)
     except VizServerError as exc:
         _fail(exc)
-    description = describe_scene(scene, source=str(input_path), format_name=spec.name if spec else "")
+    description = describe_scene(scene, source=str(input_path), format_name=spec.name)
     if as_json:
         _print_json(description)
     else:
