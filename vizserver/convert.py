@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vizserver.encode.glb import Compression, EncodeOptions, encode_glb
+from vizserver.errors import InputError
 from vizserver.geometry.decimate import decimate
 from vizserver.geometry.surfaces import step_fields_on_surface, surfaces_of
 from vizserver.io import read
@@ -94,6 +95,8 @@ def convert_scene(
     scene: Scene, options: ConvertOptions = ConvertOptions(), progress: ProgressCallback | None = None
 ) -> ConversionResult:
     """Pack every object of ``scene`` into one GLB (deterministic for the same scene and options)."""
+    if not 0.0 <= options.reduction < 1.0:
+        raise InputError(f"reduction must be at least 0 and below 1, not {options.reduction}")
     report = progress or (lambda _stage, _fraction: None)
     timings: dict[str, float] = {}
     meshes: list[tuple[str, Mesh]] = []
@@ -140,4 +143,5 @@ def convert_file(
     read_seconds = time.perf_counter() - start
     result = convert_scene(scene, options, progress)
     timings = {"read": read_seconds, **result.timings}
-    return ConversionResult(result.glb, result.objects, result.removed_identifiers, time.perf_counter() - start, timings)
+    seconds = time.perf_counter() - start
+    return ConversionResult(result.glb, result.objects, result.removed_identifiers, seconds, timings)

@@ -32,13 +32,13 @@ class _Strict(BaseModel):
 
 class TransformSpec(_Strict):
     translate: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    rotate_deg: tuple[float, float, float] = Field((0.0, 0.0, 0.0), description="XYZ Euler angles, degrees")
-    scale: float = Field(1.0, gt=0, description="Uniform scale, e.g. 0.001 for mm -> m")
+    rotate_deg: tuple[float, float, float] = Field(default=(0.0, 0.0, 0.0), description="XYZ Euler angles, degrees")
+    scale: float = Field(default=1.0, gt=0, description="Uniform scale, e.g. 0.001 for mm -> m")
 
 
 class MaterialSpec(_Strict):
     color: str = "#d98c80"
-    opacity: float = Field(1.0, ge=0.0, le=1.0)
+    opacity: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @field_validator("color")
     @classmethod
@@ -55,15 +55,15 @@ class GeneratorSpec(_Strict):
 
 class ObjectSpec(_Strict):
     name: str = Field(min_length=1, max_length=128)
-    source: str | None = Field(None, description="File or folder, relative to the scene file")
+    source: str | None = Field(default=None, description="File or folder, relative to the scene file")
     generator: GeneratorSpec | None = None
     transform: TransformSpec = TransformSpec()
     material: MaterialSpec = MaterialSpec()
-    field: str | None = Field(None, description="Field coloured by default")
+    field: str | None = Field(default=None, description="Field coloured by default")
     colormap: str = "viridis"
-    range: tuple[float, float] | None = Field(None, description="Colour range; default: the field's range")
+    range: tuple[float, float] | None = Field(default=None, description="Colour range; default: the field's range")
     visible: bool = True
-    reduction: float = Field(0.0, ge=0.0, lt=1.0)
+    reduction: float = Field(default=0.0, ge=0.0, lt=1.0)
     iso: float | None = None
 
     @model_validator(mode="after")
