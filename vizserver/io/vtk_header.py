@@ -134,9 +134,7 @@ def check_xml_header(path: Path, expected_type: str) -> XmlHeader:
         raise UnreadableFileError(f"{path.name}: arrays refer to appended data but there is no <AppendedData>")
     if appended_at >= 0:
         _check_appended(path, appended_at, scan.appended or [], byte_order, header_type, bool(compressor))
-    return XmlHeader(
-        found, byte_order, header_type, compressor, scan.n_points, scan.n_cells, tuple(scan.sources or ())
-    )
+    return XmlHeader(found, byte_order, header_type, compressor, scan.n_points, scan.n_cells, tuple(scan.sources or ()))
 
 
 def _on_start(scan: _XmlScan, tag: str, attrs: dict[str, str]) -> None:
