@@ -112,6 +112,18 @@ def test_truncated_gzipped_nifti_is_unreadable(tmp_path: Path) -> None:
         read(tmp_path / "cut.nii.gz")
 
 
+def test_gzipped_nifti_claiming_more_than_its_bytes_can_inflate_to_is_refused_before_allocating(
+    tmp_path: Path,
+) -> None:
+    header = nib.Nifti1Header()
+    header.set_data_shape((400, 400, 400))  # under the voxel limit, but 256 MB from a few hundred bytes
+    header.set_data_dtype(np.float32)
+    path = tmp_path / "claims.nii.gz"
+    path.write_bytes(gzip.compress(header.binaryblock + b"\x00" * 4 + b"\x00" * 4096))
+    with pytest.raises(UnreadableFileError, match=r"^claims\.nii\.gz: truncated: header says 256,000,000 bytes"):
+        read(path)
+
+
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 def test_nifti_claiming_enormous_dimensions_is_refused_before_allocating(tmp_path: Path, suffix: str) -> None:
     header = nib.Nifti1Header()

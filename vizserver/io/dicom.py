@@ -28,8 +28,9 @@ JPEG baseline with Pillow); otherwise the error names the transfer syntax and wh
 Multi-frame (enhanced) images and colour images are refused with a clear message.
 
 **Privacy.** Each dataset is stripped (:func:`vizserver.io.deidentify.strip_dicom`) right after
-parsing, before any value is looked at, while pydicom runs with value validation off and its
-logger muted, so no value is echoed into a warning or a log line. Only pixels and geometry leave
+parsing, before any value is looked at, while pydicom runs with value validation off, its
+warnings ignored and its logger muted, so no value is echoed into a warning or a log line (these
+settings are process-wide, so DICOM reads in one process take turns). Only pixels and geometry leave
 this module; datasets are dropped. Messages name a file in a folder by its file name and a
 member of a zip by its position (``member #3``), since paths inside a zip often carry the
 patient's name; they never quote pydicom's own messages, which can contain values. The scene is
@@ -48,6 +49,7 @@ import logging
 import os
 import re
 import struct
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Collection, Iterator
@@ -79,6 +81,11 @@ _PARSE_ERRORS: tuple[type[Exception], ...] = (
     RuntimeError, struct.error,
 )
 """What pydicom raises on a malformed file, with its own errors (:func:`_parse_errors`)."""
+
+
+_PYDICOM_LOCK = threading.Lock()
+"""pydicom's validation mode and the warning filters are process-wide: one DICOM read at a time per
+process, so one read's restoring them cannot let another's warnings (which quote values) through."""
 
 
 def _parse_errors() -> tuple[type[Exception], ...]:
@@ -116,7 +123,7 @@ def sniff_dicom(head: bytes) -> bool:
 
 
 def read_dicom(path: Path) -> Scene:
-    with _quiet_pydicom():
+    with _PYDICOM_LOCK, _quiet_pydicom():
         return _read(path)
 
 

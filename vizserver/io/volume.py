@@ -39,6 +39,7 @@ import gzip
 import importlib
 import io
 import logging
+import math
 import re
 import struct
 import zlib
@@ -72,6 +73,9 @@ MAX_UNHINTED_LABELS = 64
 
 MAX_HEADER_BYTES = 1 << 20
 """NRRD and MetaImage text headers longer than this are refused."""
+
+DEFLATE_MAX_RATIO = 1032
+"""Deflate (gzip, zlib) cannot inflate one compressed byte to more than this many bytes."""
 
 NIFTI_INTENT_LABEL = 1002
 
@@ -172,6 +176,15 @@ def _check_points(count: int, name: str) -> None:
         raise LimitExceededError(f"{name}: header claims {count:,} voxels, over the limit of {limit:,}")
 
 
+def _check_inflatable(claimed: int, compressed: int, name: str) -> None:
+    """Refuse a deflated payload that could not hold the voxels its header claims (before allocating)."""
+    if claimed > DEFLATE_MAX_RATIO * max(compressed, 0) + 1024:
+        raise UnreadableFileError(
+            f"{name}: truncated: header says {claimed:,} bytes of voxels, more than "
+            f"{max(compressed, 0):,} compressed bytes can hold"
+        )
+
+
 def _stem(path: Path) -> str:
     lower = path.name.lower()
     for suffix in _SUFFIXES:
@@ -183,6 +196,8 @@ def _stem(path: Path) -> str:
 def _scene(path: Path, values: npt.NDArray[np.generic], geometry: tuple[Any, Any, Any],
            removed: tuple[str, ...], intent_label: bool = False) -> Scene:
     stem = _stem(path)
+    if values.size == 0:
+        raise UnreadableFileError(f"{path.name}: volume has no voxels")
     kind, values = classify(values, stem, intent_label=intent_label)
     spacing, origin, direction = geometry
     volume = Volume(values, spacing, origin, direction, kind=kind, removed_identifiers=removed)
@@ -272,17 +287,19 @@ def read_nifti(path: Path) -> Scene:
     frame_shape = shape[:3]
     count = int(np.prod(frame_shape, dtype=np.float64)) if frame_shape else 1
     _check_points(count, path.name)
-    if not path.name.lower().endswith(".gz"):
+    size = path.stat().st_size
+    if path.name.lower().endswith(".gz"):
+        _check_inflatable(count * dtype.itemsize, size, path.name)
+    else:
         needed = int(image.dataobj.offset) + count * dtype.itemsize
-        size = path.stat().st_size
         if needed > size:
             raise UnreadableFileError(
                 f"{path.name}: truncated: header says {'x'.join(map(str, shape))} {dtype} "
                 f"({needed:,} bytes with the header) but the file has {size:,}"
             )
     index = (slice(None),) * min(len(shape), 3) + (0,) * max(len(shape) - 3, 0)
-    if len(shape) > 3 and int(np.prod(shape[3:])) > 1:
-        logger.info("%s: %d frames or components; reading the first", path.name, int(np.prod(shape[3:])))
+    if math.prod(shape[3:]) > 1:
+        logger.info("%s: %d frames or components; reading the first", path.name, math.prod(shape[3:]))
     try:
         values = np.asarray(image.dataobj[index])
     except (ValueError, OSError, EOFError, zlib.error) as exc:
@@ -411,6 +428,8 @@ def _nrrd_data(path: Path, header: dict[str, Any], header_size: int, nbytes: int
             else:
                 f.seek(byte_skip, 1)
             return _read_exact(f, nbytes, path.name)
+        if encoding in ("gzip", "gz"):
+            _check_inflatable(nbytes + max(byte_skip, 0), source.stat().st_size - f.tell(), path.name)
         if encoding in ("gzip", "gz", "bzip2", "bz2"):
             stream: io.BufferedIOBase = gzip.GzipFile(fileobj=f) if encoding.startswith("gz") else bz2.BZ2File(f)
             try:
@@ -514,6 +533,7 @@ def _metaimage_fields(path: Path) -> dict[str, str]:
         claimed = int(fields.get("CompressedDataSize", "0") or 0)
         if available <= 0 or claimed > available:
             raise UnreadableFileError(f"{path.name}: compressed voxel data is missing or truncated")
+        _check_inflatable(count * itemsize, available, path.name)
     elif available < count * itemsize:
         raise UnreadableFileError(
             f"{path.name}: truncated: header says {count * itemsize:,} bytes of voxels but {max(available, 0):,} follow"
