@@ -123,6 +123,32 @@ def test_mixed_topology_splits_into_blocks_and_reorders_cell_fields(tmp_path: Pa
         start += by_block[block.kind]
 
 
+def test_large_random_mixed_topology_matches_a_sequential_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    nodes = {4: 3, 5: 4, 6: 4, 9: 8}
+    kinds = {4: "triangle", 5: "quad", 6: "tetra", 9: "hexahedron"}
+    ids = rng.choice(list(nodes), 20_000)
+    cells = [rng.integers(0, 100, nodes[int(i)]) for i in ids]
+    flat = np.concatenate([np.concatenate([[i], c]) for i, c in zip(ids, cells, strict=True)])
+    points = rng.random((100, 3))
+    h5 = tmp_path / "big.h5"
+    grid = (
+        f'<Grid><Topology TopologyType="Mixed">{hdf(h5, "t", flat, "Int")}</Topology>'
+        f'<Geometry GeometryType="XYZ">{hdf(h5, "p", points)}</Geometry>'
+        f"{attribute('id', hdf(h5, 'c', np.arange(20_000.0)), 'Cell')}</Grid>"
+    )
+    (tmp_path / "big.xdmf").write_text(document(grid))
+    mesh = read(tmp_path / "big.xdmf").objects[0].data
+    assert isinstance(mesh, UnstructuredMesh) and mesh.n_cells == 20_000
+    original = mesh.cell_fields["id"].values.astype(np.int64)  # each row's original cell index
+    start = 0
+    for block in mesh.blocks:
+        rows = original[start : start + len(block)]
+        start += len(block)
+        assert all(kinds[int(ids[r])] == block.kind for r in rows)
+        np.testing.assert_array_equal(block.connectivity, np.stack([cells[r] for r in rows]))
+
+
 @pytest.mark.parametrize(
     "flat",
     [

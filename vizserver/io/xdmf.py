@@ -257,20 +257,26 @@ def _mixed(flat: npt.NDArray[np.int64], path: Path) -> Topology:
     bad = (step <= 1) | (variable & (following < 1))
     jump = np.where(bad, n + 1, np.minimum(np.arange(n) + step, n + 1))
     jump = np.append(jump, [n, n + 1])
-    reached = np.zeros(1, dtype=np.int64)
+    on_chain = np.zeros(n + 2, dtype=bool)  # positions where a cell starts (plus the end markers)
+    on_chain[0] = True
+    reached = np.zeros(1, dtype=np.int64)  # after round k: the first 2^k chain elements; jump = next^(2^k)
     while True:
-        grown = np.union1d(reached, jump[reached])
-        if grown.size == reached.size:
+        ahead = jump[reached]
+        ahead = ahead[~on_chain[ahead]]
+        if not ahead.size:
             break
-        reached, jump = grown, jump[jump]
-    if reached[-1] == n + 1:
-        at = int(reached[-2]) if reached.size > 1 else 0
+        on_chain[ahead] = True
+        reached = np.concatenate([reached, ahead])
+        jump = jump[jump]
+    starts = np.flatnonzero(on_chain[:n])
+    if on_chain[n + 1]:
+        at = int(starts[-1])
         raise UnreadableFileError(f"{path.name}: Mixed topology is malformed at value {at:,} (cell id {flat[at]})")
-    starts = reached[reached < n]
     ids = flat[starts]
     counts = np.where(variable[starts], following[starts], stored[np.clip(ids, 0, 63)])
     groups: dict[CellKind, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]] = {}
-    for code, count in sorted({(int(a), int(b)) for a, b in zip(ids, counts, strict=True)}):
+    for key in np.unique(ids + 64 * counts).tolist():  # ids < 64: one key per (id, node count)
+        code, count = int(key) % 64, int(key) // 64
         kind = MIXED_VARIABLE[code].get(count) if code in MIXED_VARIABLE else MIXED_IDS[code][0]
         if kind is None:
             raise UnsupportedFormatError(f"{path.name}: Mixed cell id {code} with {count} nodes is not supported")
