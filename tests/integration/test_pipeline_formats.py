@@ -12,7 +12,7 @@ import nrrd
 import numpy as np
 import pytest
 import pyvista as pv
-import SimpleITK as sitk
+import SimpleITK as sitk  # noqa: N813 (the name its docs use)
 import trimesh
 
 from vizserver.convert import ConvertOptions, convert_file

@@ -7,121 +7,19 @@ import struct
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.dicom_series import ct_slice, write_ct_series, zip_folder
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEGLSLossless, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, generate_uid
 
 import vizserver.io.readers  # noqa: F401  (registers every reader)
 from vizserver.errors import LimitExceededError, UnreadableFileError
 from vizserver.io import archive, read
 from vizserver.model import Volume
-
-AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-
-
-@dataclass
-class Identity:
-    """Made-up identifiers written into every slice."""
-
-    patient_name: str = "Anon^Test"
-    patient_id: str = "ID-0"
-    birth_date: str = "19000101"
-    institution: str = "Nowhere"
-    private_text: str = "private"
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-def ct_slice(
-    k: int,
-    *,
-    rows: int = 6,
-    columns: int = 5,
-    position: Sequence[float] = (0.0, 0.0, 0.0),
-    orientation: Sequence[float] = AXIAL,
-    pixel_spacing: tuple[float, float] = (0.8, 0.6),
-    series_uid: str = "1.2.826.0.1.3680043.8.498.1",
-    identity: Identity | None = None,
-    slope: float = 1.0,
-    intercept: float = -1024.0,
-) -> Dataset:
-    """One CT slice whose raw pixel at row j, column i is ``100 k + 10 j + i``."""
-    who = identity or Identity()
-    sop = generate_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.77"
-    ds.SeriesInstanceUID = series_uid
-    ds.Modality = "CT"
-    ds.PatientName = who.patient_name
-    ds.PatientID = who.patient_id
-    ds.PatientBirthDate = who.birth_date
-    ds.PatientSex = "F"
-    ds.InstitutionName = who.institution
-    ds.StudyDate = "20240102"
-    ds.AccessionNumber = "ACC1"
-    for keyword, value in who.extra.items():
-        setattr(ds, keyword, value)
-    ds.private_block(0x0011, "ACME 1.0", create=True).add_new(0x01, "LO", who.private_text)
-    ds.InstanceNumber = k + 1
-    ds.Rows, ds.Columns = rows, columns
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.ImageOrientationPatient = list(orientation)
-    ds.ImagePositionPatient = list(position)
-    ds.PixelSpacing = list(pixel_spacing)
-    ds.SliceThickness = 1.0
-    ds.RescaleSlope = slope
-    ds.RescaleIntercept = intercept
-    j, i = np.mgrid[0:rows, 0:columns]
-    ds.PixelData = (100 * k + 10 * j + i).astype(np.uint16).tobytes()
-    return ds
-
-
-def write_ct_series(
-    folder: Path,
-    n: int = 4,
-    *,
-    gap: float = 2.5,
-    orientation: Sequence[float] = AXIAL,
-    origin: Sequence[float] = (-10.0, 20.0, 30.0),
-    identity: Identity | None = None,
-    names: Sequence[str] | None = None,
-    **kwargs: object,
-) -> list[Path]:
-    """``n`` slices ``gap`` mm apart along the normal, written in reverse order of position."""
-    folder.mkdir(parents=True, exist_ok=True)
-    normal = np.cross(orientation[:3], orientation[3:])
-    paths = []
-    for k in range(n):
-        position = np.asarray(origin) + k * gap * normal
-        ds = ct_slice(k, position=position.tolist(), orientation=orientation, identity=identity, **kwargs)  # type: ignore[arg-type]
-        name = names[k] if names else f"IM{n - k:04d}.dcm"
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
-
-
-def zip_folder(folder: Path, target: Path, *, arcnames: Sequence[str] | None = None) -> Path:
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for index, path in enumerate(files):
-            zf.write(path, arcnames[index] if arcnames else path.relative_to(folder).as_posix())
-    return target
 
 
 def _volume(path: Path) -> Volume:

@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from test_io_dicom import Identity, ct_slice, write_ct_series
+from fixtures.dicom_series import Identity, ct_slice, write_ct_series
 
 import vizserver.io.readers  # noqa: F401  (registers every reader)
 from vizserver.errors import UnreadableFileError

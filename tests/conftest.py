@@ -1,0 +1,1 @@
+"""Shared test set-up. This folder is on sys.path, so tests import builders from ``fixtures/``."""
