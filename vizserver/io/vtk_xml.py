@@ -114,8 +114,8 @@ def read_multiblock(path: Path) -> Scene:
 
 def _leaves(element: ET.Element, names: tuple[str, ...]) -> Iterator[tuple[str, str]]:
     """(joined name, file) for every ``DataSet`` with a file, depth first in file order."""
-    for child in element:
-        index = child.get("index", str(len(names)))
+    for position, child in enumerate(element):
+        index = child.get("index", str(position))
         if child.tag == "DataSet":
             reference = child.get("file")
             if reference:

@@ -72,6 +72,9 @@ MIXED_IDS: dict[int, tuple[CellKind, int]] = {
 MIXED_VARIABLE: dict[int, dict[int, CellKind]] = {1: {1: "vertex"}, 2: {2: "line"}, 3: {3: "triangle", 4: "quad"}}
 """Polyvertex, Polyline, Polygon ids (a node count follows the id) -> the counts we accept."""
 
+MAX_NODES_PER_CELL = 27
+"""The most values per point or cell any DataItem needs (a 27-node hexahedron); bounds claimed sizes."""
+
 ATTRIBUTE_COMPONENTS = {"scalar": 1, "vector": 3, "tensor": 9, "tensor6": 6, "matrix": 0}
 """Components per attribute type (0: any)."""
 
@@ -136,7 +139,7 @@ def _data_item(parent: ET.Element, path: Path, index: int = 0) -> Source:
     if not shape or min(shape) < 0:
         raise UnreadableFileError(f"{path.name}: DataItem needs positive Dimensions, got {item.get('Dimensions')!r}")
     lim = limits()
-    if count > 27 * max(lim.max_points, lim.max_cells):
+    if count > MAX_NODES_PER_CELL * max(lim.max_points, lim.max_cells):
         raise LimitExceededError(f"{path.name}: DataItem of {count:,} values is over the limits")
     text = (item.text or "").strip()
     fmt = item.get("Format", "XML").upper()
