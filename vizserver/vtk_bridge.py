@@ -57,10 +57,16 @@ _VOXEL_TO_HEX = np.array([0, 1, 3, 2, 4, 5, 7, 6])
 _PIXEL_TO_QUAD = np.array([0, 1, 3, 2])
 
 
+VTK_INTERNAL_ARRAYS = frozenset({"vtkGhostType", "vtkOriginalPointIds", "vtkOriginalCellIds", "vtkValidPointMask"})
+"""Bookkeeping arrays VTK filters add; ParaView hides them too, and nobody colours by them."""
+
+
 def fields_from_vtk(data: pv.DataSetAttributes, association: str, count: int) -> dict[str, Field]:
-    """Numeric arrays of a VTK point/cell data collection as fields (strings and odd shapes skipped)."""
+    """Numeric arrays of a VTK point/cell data collection as fields (strings, odd shapes, VTK bookkeeping skipped)."""
     out: dict[str, Field] = {}
     for index, name in enumerate(data.keys()):
+        if name in VTK_INTERNAL_ARRAYS:
+            continue
         values = np.asarray(data[name])
         if values.dtype.kind not in "biuf" or values.shape[0] != count or values.ndim > 2:
             continue
