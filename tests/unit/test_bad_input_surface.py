@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_io_surface import TETRA, TETRA_FACES, off_text, ply_bytes, stl_bytes
 
+import vizserver.io.ply
 import vizserver.io.pointcloud  # registers PCD and XYZ; with it, surface registers STL, OBJ, PLY, OFF, glTF
 import vizserver.io.surface
 from vizserver.errors import (
@@ -25,8 +26,8 @@ from vizserver.errors import (
     UnsupportedFormatError,
 )
 from vizserver.io import read
+from vizserver.io.meshcheck import MAX_PARTS
 from vizserver.io.sniff import looks_like_stl, ply_header
-from vizserver.io.surface import MAX_PARTS
 from vizserver.model import Mesh
 
 STL_FACET = (
@@ -225,7 +226,7 @@ def test_ply_list_longer_than_the_file(tmp_path: Path) -> None:
 
 
 def test_ply_mixed_polygon_rows_over_the_walk_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vizserver.io.surface, "PLY_MAX_WALKED_ROWS", 4)
+    monkeypatch.setattr(vizserver.io.ply, "PLY_MAX_WALKED_ROWS", 4)
     path = tmp_path / "mixed.ply"
     path.write_bytes(ply_bytes("binary_little_endian"))  # a quad and four triangles: 5 rows to walk
     with pytest.raises(LimitExceededError, match="5 face rows") as exc:

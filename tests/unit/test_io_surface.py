@@ -13,7 +13,7 @@ import trimesh
 
 import vizserver.io.surface  # noqa: F401  (registers the readers)
 from vizserver.io import read
-from vizserver.io.surface import fan_triangulate
+from vizserver.io.meshcheck import fan_triangulate
 from vizserver.model import Mesh, Scene
 
 # A unit square pyramid: 5 vertices, a quad base and four triangles (6 triangles once split).

@@ -9,8 +9,8 @@ surface reconstruction for clouds that should be shown as surfaces.
 - XYZ text (numpy, no open3d): ``.xyz`` is ``x y z`` per line and any further columns become the
   point fields ``column4``, ``column5``, ...; ``.xyzn`` adds normals (columns 4-6), ``.xyzrgb``
   colours (columns 4-6, 0-1 or 0-255). ``#`` starts a comment. NaN/inf coordinates are an error.
-- PLY point clouds are read by the one PLY reader in :mod:`vizserver.io.surface`, which decides by
-  the header: a PLY without faces gives a mesh with zero triangles (and keeps every property).
+- PLY point clouds are read by the one PLY reader (:mod:`vizserver.io.ply`): a PLY without faces
+  gives a mesh with zero triangles and keeps every vertex property as a field.
 
 :func:`reconstruct_surface` is computation, not I/O, but it lives here because, like the PCD
 reader, it is open3d-specific: open3d (about a second to import) is only imported inside the
@@ -36,9 +36,9 @@ from vizserver.errors import (
     MissingDependencyError,
     UnreadableFileError,
 )
+from vizserver.io.meshcheck import checked_mesh, color_values, single_object_scene, text_of
 from vizserver.io.registry import SNIFF_BYTES, ReaderSpec, register
 from vizserver.io.sniff import is_pcd
-from vizserver.io.surface import checked_mesh, color_values, single_object_scene, text_of
 from vizserver.model import Field, Mesh, Scene
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def reconstruct_surface(cloud: Mesh, *, depth: int = 8, trim_quantile: float = 0
     surface.triangles = o3d.utility.Vector3iVector(np.ascontiguousarray(triangles, dtype=np.int32))
     surface.compute_vertex_normals()
     fields: dict[str, Field] = {}
-    if surface.has_vertex_colors():
+    if points.has_colors() and surface.has_vertex_colors():  # open3d adds black colours otherwise
         fields["color"] = Field("color", np.asarray(surface.vertex_colors, dtype=np.float32))
     return Mesh(
         vertices=vertices.astype(np.float32),
