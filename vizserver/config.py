@@ -37,6 +37,9 @@ READER_MEMORY_FACTOR = 40
 READER_MEMORY_FLOOR_BYTES = 3 << 30
 """Memory every isolated reader may use whatever the file size: 3 GiB."""
 
+SETTINGS_PREFIX = "VIZSERVER_"
+"""Environment variables with this prefix override the limits below (``VIZSERVER_MAX_INPUT_BYTES``)."""
+
 PROGRESS_AFTER_S = 1.0
 """A CLI conversion shows a progress bar once it has run this long."""
 
@@ -59,7 +62,7 @@ def limits() -> Limits:
     base = Limits()
     overrides: dict[str, Any] = {}
     for f in fields(Limits):
-        raw = os.environ.get(f"VIZSERVER_{f.name.upper()}")
+        raw = os.environ.get(f"{SETTINGS_PREFIX}{f.name.upper()}")
         if raw is not None:
             overrides[f.name] = float(raw) if f.type in ("float", float) else int(raw)
     return replace(base, **overrides) if overrides else base

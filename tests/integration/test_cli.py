@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pyvista as pv
 import trimesh
 from fixtures.cli import run_cli
@@ -112,3 +113,16 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     result = run_cli("inspect", str(_sphere_stl(tmp_path)), env={"VIZSERVER_MAX_INPUT_BYTES": "1000"})
     assert result.returncode == 1
     assert "over the 1,000-byte input limit" in result.stderr
+
+
+def test_isolated_readers_see_limits_set_after_the_first_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vizserver.errors import LimitExceededError
+    from vizserver.io import read
+
+    vtu = _tet_vtu(tmp_path)
+    assert read(vtu).objects[0].data.n_points == 216
+    monkeypatch.setenv("VIZSERVER_MAX_POINTS", "100")
+    with pytest.raises(LimitExceededError, match=r"block\.vtu"):
+        read(vtu)

@@ -8,12 +8,13 @@ killed by a signal becomes an :class:`UnreadableFileError` naming the file.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from vizserver.config import limits
+from vizserver.config import SETTINGS_PREFIX, limits
 from vizserver.errors import LimitExceededError, UnreadableFileError, VizServerError
 from vizserver.io.registry import ReadFunction, call_reader
 from vizserver.model import Scene
@@ -22,7 +23,13 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["vizserver.io.readers"])
 
 
-def _child(read_function: ReadFunction, path: Path, memory_bytes: int, conn: Connection) -> None:
+def _child(
+    read_function: ReadFunction, path: Path, memory_bytes: int, settings: dict[str, str], conn: Connection
+) -> None:
+    # The forkserver was started with the environment of its first use; limits() must see today's.
+    for key in [k for k in os.environ if k.startswith(SETTINGS_PREFIX)]:
+        del os.environ[key]
+    os.environ.update(settings)
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     try:
         conn.send(("ok", call_reader(read_function, path)))
@@ -39,7 +46,8 @@ def run_isolated(read_function: ReadFunction, path: Path) -> Scene:
     lim = limits()
     memory = lim.reader_memory_floor_bytes + lim.reader_memory_factor * path.stat().st_size
     receiver, sender = _CONTEXT.Pipe(duplex=False)
-    process = _CONTEXT.Process(target=_child, args=(read_function, path, memory, sender), daemon=True)
+    settings = {k: v for k, v in os.environ.items() if k.startswith(SETTINGS_PREFIX)}
+    process = _CONTEXT.Process(target=_child, args=(read_function, path, memory, settings, sender), daemon=True)
     process.start()
     sender.close()
     try:
