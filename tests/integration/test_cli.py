@@ -126,3 +126,17 @@ def test_isolated_readers_see_limits_set_after_the_first_read(
     monkeypatch.setenv("VIZSERVER_MAX_POINTS", "100")
     with pytest.raises(LimitExceededError, match=r"block\.vtu"):
         read(vtu)
+
+
+def test_a_pattern_reads_numbered_files_as_one_time_series(tmp_path: Path) -> None:
+    for step in range(4):
+        grid = pv.ImageData(dimensions=(4, 4, 4)).triangulate()
+        grid.point_data["u"] = np.full(grid.n_points, float(step), dtype=np.float32)
+        grid.save(tmp_path / f"out_{step:03d}.vtu")
+    result = run_cli("inspect", str(tmp_path / "out_*.vtu"), "--json")
+    assert result.returncode == 0, result.stderr
+    obj = json.loads(result.stdout)["objects"][0]
+    assert obj["time_steps"]["count"] == 4
+    assert (obj["time_steps"]["first"], obj["time_steps"]["last"]) == (0.0, 3.0)
+    none = run_cli("inspect", str(tmp_path / "nothing_*.vtu"))
+    assert none.returncode == 1 and "nothing_*.vtu: no files match" in none.stderr

@@ -116,15 +116,15 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Describe INPUT: points, cells, fields with ranges, time steps, bounds, memory."""
-    from vizserver.io import find_reader, read
+    from vizserver.io import format_name, read
     from vizserver.summary import describe_scene
 
     try:
         scene = read(input_path)
-        spec = find_reader(input_path)
+        source_format = format_name(input_path)
     except VizServerError as exc:
         _fail(exc)
-    description = describe_scene(scene, source=str(input_path), format_name=spec.name)
+    description = describe_scene(scene, source=str(input_path), format_name=source_format)
     if as_json:
         _print_json(description)
     else:

@@ -101,8 +101,15 @@ def find_reader(path: Path) -> ReaderSpec:
 
 
 def read(path: Path | str) -> Scene:
-    """Read any supported file or folder into a :class:`Scene`; raises :class:`InputError` subclasses."""
+    """Read any supported file or folder into a :class:`Scene`; raises :class:`InputError` subclasses.
+
+    A name with ``*`` (``results/out_*.vtu``) reads the numbered files it matches as one time series.
+    """
     path = Path(path)
+    if _is_pattern(path):
+        from vizserver.io.series import read_numbered_series
+
+        return read_numbered_series(_first_match(path))
     if not path.exists():
         raise UnreadableFileError(f"{path.name}: no such file or folder")
     if path.is_file():
@@ -113,6 +120,25 @@ def read(path: Path | str) -> Scene:
 
         return run_isolated(spec.read, path)
     return call_reader(spec.read, path)
+
+
+def format_name(path: Path | str) -> str:
+    """What ``path`` will be read as, for messages and ``inspect``: ``"VTK XML UnstructuredGrid"``."""
+    path = Path(path)
+    if _is_pattern(path):
+        return f"numbered series of {find_reader(_first_match(path)).name}"
+    return find_reader(path).name
+
+
+def _is_pattern(path: Path) -> bool:
+    return "*" in path.name and not path.exists()
+
+
+def _first_match(pattern: Path) -> Path:
+    matches = sorted(p for p in pattern.parent.glob(pattern.name) if p.is_file())
+    if not matches:
+        raise UnreadableFileError(f"{pattern.name}: no files match")
+    return matches[0]
 
 
 def call_reader(read_function: ReadFunction, path: Path) -> Scene:
