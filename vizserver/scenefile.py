@@ -142,9 +142,16 @@ def load_scene_file(path: Path) -> SceneSpec:
         first = exc.errors()[0]
         raise SceneFileError(f"{path.name}: {_location(first['loc'])}: {first['msg']}") from exc
     for obj in spec.objects:
-        if obj.source is not None and not resolve_source(path, obj.source).exists():
+        if obj.source is not None and not _source_exists(resolve_source(path, obj.source)):
             raise SceneFileError(f"{path.name}: objects.{obj.name}.source {obj.source!r} does not exist")
     return spec
+
+
+def _source_exists(source: Path) -> bool:
+    """A file or folder, or a numbered-series pattern (``out_*.vtu``) that matches something."""
+    if "*" in source.name:
+        return any(source.parent.glob(source.name))
+    return source.exists()
 
 
 def resolve_source(scene_path: Path, source: str) -> Path:

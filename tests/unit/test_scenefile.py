@@ -63,3 +63,11 @@ def test_oversized_scene_file_is_refused(tmp_path: Path) -> None:
     path.write_text("title: t\n" + "#" * (1 << 20))
     with pytest.raises(SceneFileError, match="over"):
         load_scene_file(path)
+
+
+def test_a_numbered_series_pattern_is_a_valid_source(tmp_path: Path) -> None:
+    (tmp_path / "out_000.vtu").write_text("x")
+    spec = load_scene_file(_write(tmp_path, "title: t\nobjects:\n  - name: a\n    source: out_*.vtu\n"))
+    assert spec.objects[0].source == "out_*.vtu"
+    with pytest.raises(SceneFileError, match="does not exist"):
+        load_scene_file(_write(tmp_path, "title: t\nobjects:\n  - name: a\n    source: res_*.vtu\n"))
