@@ -50,7 +50,8 @@ class DelayedProgress:
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self._stage, total=1.0, completed=self._fraction)
+            self._task = self._progress.add_task(self._stage, total=1.0)
+            self._progress.update(self._task, completed=self._fraction)
             self.shown.set()
 
     def __enter__(self) -> DelayedProgress:
