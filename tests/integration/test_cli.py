@@ -30,7 +30,7 @@ def _tet_vtu(tmp_path: Path) -> Path:
 
 
 def test_convert_writes_glb_and_prints_one_json_object(tmp_path: Path) -> None:
-    out = tmp_path / "sphere.glb"
+    out = tmp_path / "new" / "folder" / "sphere.glb"
     result = run_cli("convert", str(_sphere_stl(tmp_path)), "-o", str(out), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -67,6 +67,7 @@ def convert(
     try:
         with DelayedProgress() as progress:
             result = convert_file(input_path, options, progress.update)
+        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(result.glb)
     except VizServerError as exc:
         _fail(exc)
