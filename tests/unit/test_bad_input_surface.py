@@ -410,3 +410,66 @@ def test_sniffers_and_ply_header_never_crash_on_random_bytes(data: bytes) -> Non
     except ValueError:
         return
     assert header is not None and header.min_body_bytes() >= 0
+
+
+def _valid_files() -> dict[str, bytes]:
+    from test_io_surface import ascii_solid, two_node_scene
+
+    return {
+        ".stl": stl_bytes(TETRA, TETRA_FACES),
+        "_ascii.stl": ascii_solid("a", TETRA, TETRA_FACES).encode(),
+        ".obj": b"o a\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\ng b\nf 1 2 4 3\nf 2/1 3/1 4/1\n",
+        ".ply": ply_bytes("binary_little_endian"),
+        "_ascii.ply": ply_bytes("ascii"),
+        ".off": off_text().encode(),
+        ".glb": two_node_scene().export(file_type="glb"),
+        ".xyz": b"0 0 0\n1 0 0 # a comment\n0 1 0\n",
+    }
+
+
+VALID_FILES = _valid_files()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(sorted(VALID_FILES)),
+    st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6),
+    st.integers(0, 1 << 16),
+)
+def test_corrupted_files_give_input_errors_only(name: str, edits: list[tuple[int, int]], keep: int) -> None:
+    """Valid files with a few bytes changed and the tail cut: read or refused, never another exception."""
+    import tempfile
+
+    data = bytearray(VALID_FILES[name])
+    for position, value in edits:
+        data[position % len(data)] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"corrupt{name[-4:]}"
+        path.write_bytes(bytes(data[: max(1, keep % (len(data) + 1))]))
+        try:
+            scene = read(path)
+        except InputError as exc:
+            assert str(exc).startswith(f"{path.name}: ") and "\n" not in str(exc)
+        else:
+            for obj in scene.objects:
+                mesh = obj.data
+                assert isinstance(mesh, Mesh) and np.isfinite(mesh.vertices).all()
+                assert mesh.n_triangles == 0 or int(mesh.triangles.max()) < mesh.n_points
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ("x y z normal_x normal_z", "all of normal_x"),  # open3d segfaults on a partial normal triple
+        ("x y z in\xfftensity", "distinct names"),  # and on a non-ASCII field name
+        ("x y", "x, y, z are required"),
+    ],
+)
+def test_pcd_field_lists_open3d_would_crash_on(tmp_path: Path, fields: str, words: str) -> None:
+    n = len(fields.split())
+    header = f"# .PCD v0.7\nVERSION 0.7\nFIELDS {fields}\nSIZE {'4 ' * n}\nTYPE {'F ' * n}\nCOUNT {'1 ' * n}\n"
+    path = tmp_path / "fields.pcd"
+    path.write_bytes(header.encode("latin-1") + b"WIDTH 1\nHEIGHT 1\nPOINTS 1\nDATA ascii\n" + b"0 " * n + b"\n")
+    with pytest.raises(UnreadableFileError, match=words) as exc:
+        read(path)
+    assert_one_line_naming(exc, path)

@@ -71,7 +71,9 @@ def read_ply(path: Path) -> Scene:
     if vertex is None or vertex.count == 0:
         raise InvalidGeometryError(f"{path.name}: PLY has no vertices")
     _check_ply_claims(path, header, size)
-    body = path.read_bytes()[header.data_offset :]
+    with path.open("rb") as f:
+        f.seek(header.data_offset)
+        body = f.read()
     try:
         columns = _ply_binary(body, header) if header.format != "ascii" else _ply_ascii(body, header)
     except _TooManyRowsError as exc:
@@ -95,9 +97,9 @@ def _check_ply_claims(path: Path, header: PlyHeader, size: int) -> None:
     body = size - header.data_offset
     needed = header.min_body_bytes()
     if needed > body:
-        claims = ", ".join(f"{e.count:,} {e.name}" for e in header.elements)
+        claims = " and ".join(f"{e.count:,} {e.name}" for e in header.elements)
         raise UnreadableFileError(
-            f"{path.name}: header claims {claims}, which need at least {needed:,} bytes, "
+            f"{path.name}: header claims {claims} rows, which need at least {needed:,} bytes, "
             f"but only {body:,} follow the header"
         )
 
@@ -118,7 +120,7 @@ def _elements_to_read(header: PlyHeader) -> tuple[PlyElement, ...]:
 
 def _binary_element(body: bytes, offset: int, element: PlyElement, order: str) -> tuple[dict[str, PlyColumn], int]:
     props, n = element.properties, element.count
-    if n == 0:
+    if n == 0 or not props:
         return {}, offset
     layout: list[tuple[str, str] | tuple[str, str, tuple[int]]] = []
     if any(p.is_list for p in props):  # assume every row's lists are as long as the first row's
@@ -234,7 +236,7 @@ def _ascii_element(
     values: npt.NDArray[np.float64], offset: int, element: PlyElement
 ) -> tuple[dict[str, PlyColumn], int]:
     props, n = element.properties, element.count
-    if n == 0:
+    if n == 0 or not props:
         return {}, offset
     width, cursor = 0, offset  # the first row's width, assuming every row's lists match it
     for p in props:

@@ -3,7 +3,8 @@ surface reconstruction for clouds that should be shown as surfaces.
 
 - PCD (``.pcd``, ascii/binary/binary_compressed) is parsed by open3d's C++ reader, so it runs
   isolated (a child process with memory and time limits) after we have checked the header's
-  claims against the file size. Points with NaN/inf coordinates are dropped: PCL writes them on
+  claims against the file size and its field list (open3d crashes on a partial normal triple
+  or a non-ASCII field name, found by fuzzing). Points with NaN/inf coordinates are dropped: PCL writes them on
   purpose for the missing pixels of organised (depth camera) clouds. ``normal_*`` fields give
   normals, ``rgb``/``rgba`` the 3-component ``color`` field in [0, 1], other fields point fields.
 - XYZ text (numpy, no open3d): ``.xyz`` is ``x y z`` per line and any further columns become the
@@ -20,6 +21,7 @@ functions that need it, and its absence is a :class:`MissingDependencyError` rai
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +97,9 @@ def read_xyz(path: Path) -> Scene:
 # --- PCD ---------------------------------------------------------------------------------------
 
 
+_PCD_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 @dataclass(frozen=True, slots=True)
 class PcdHeader:
     """A PCD header's claims; ``data_offset`` is where the points start (after the DATA line)."""
@@ -138,8 +143,12 @@ def pcd_header(head: bytes) -> PcdHeader:
     data = (items["DATA"] or [""])[0].lower()
     if data not in ("ascii", "binary", "binary_compressed"):
         raise ValueError(f"PCD DATA {data!r} is not ascii, binary or binary_compressed")
-    if not {"x", "y", "z"} <= set(fields):
-        raise ValueError("PCD has no x, y, z fields")
+    if not all(_PCD_FIELD_NAME.fullmatch(name) for name in fields) or len(set(fields)) != len(fields):
+        raise ValueError("PCD FIELDS must be distinct names of letters, digits and underscores")
+    for group in (("x", "y", "z"), ("normal_x", "normal_y", "normal_z")):
+        present = [name in fields for name in group]
+        if not all(present) and (any(present) or group[0] == "x"):
+            raise ValueError(f"PCD fields must include all of {', '.join(group)} or none (x, y, z are required)")
     return PcdHeader(fields, sizes, types, counts, points, data, offset)
 
 
