@@ -223,6 +223,11 @@ def test_ply_list_longer_than_the_file(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFileError, match="ends inside") as exc:
         read(path)
     assert_one_line_naming(exc, path)
+    uint_counts = ply_header_only(3, 1)[:-3000].replace(b"list uchar int", b"list uint int")
+    path.write_bytes(uint_counts + struct.pack("<9f", *range(9)) + struct.pack("<I3i", 4_000_000_000, 0, 1, 2))
+    error, peak = read_with_peak(path)
+    assert isinstance(error, UnreadableFileError) and "claims 4,000,000,000 items" in str(error)
+    assert peak < 2_000_000
 
 
 def test_ply_mixed_polygon_rows_over_the_walk_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -133,6 +133,8 @@ def _binary_element(body: bytes, offset: int, element: PlyElement, order: str) -
             count = _unpack_count(body, cursor, order + p.count_dtype)
             layout += [(f"c{i}", order + p.count_dtype), (f"v{i}", order + p.dtype, (count,))]
             cursor += int(p.count_dtype[1:]) + count * int(p.dtype[1:])
+            if cursor > len(body):
+                raise ValueError(f"PLY body ends inside {element.name} 0 (its list claims {count:,} items)")
     else:
         layout = [(f"v{i}", order + p.dtype) for i, p in enumerate(props)]
     dtype = np.dtype(layout)

@@ -289,9 +289,10 @@ def _off_faces(lines: list[str]) -> tuple[IntArray, IntArray]:
         counts[i] = int(words[0])
         flat += words[1 : 1 + counts[i]]
     try:
-        return counts, _integers(np.asarray(flat, dtype=np.float64))
+        values = np.asarray(flat, dtype=np.float64)
     except ValueError:
         raise ValueError("OFF face lines have an index that is not a number") from None
+    return counts, _integers(values)
 
 
 def _integers(values: npt.NDArray[np.float64]) -> IntArray:
