@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -76,7 +77,9 @@ def read_xyz(path: Path) -> Scene:
     with path.open("rb") as f:
         text_of(path, f.read(SNIFF_BYTES), "XYZ")  # refuses binary data and other formats' files
     try:
-        table = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2, encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            table = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2, encoding="utf-8")
     except ValueError as exc:
         raise UnreadableFileError(f"{path.name}: not a table of numbers ({str(exc).splitlines()[0]})") from None
     if table.shape[0] == 0:
