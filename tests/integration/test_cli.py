@@ -11,7 +11,7 @@ import pyvista as pv
 import trimesh
 from fixtures.cli import run_cli
 
-from vizserver.encode.gltf_read import read_glb
+from vizserver.io.glb_decode import read_glb
 
 
 def _sphere_stl(tmp_path: Path) -> Path:

@@ -16,7 +16,9 @@ import SimpleITK as sitk  # noqa: N813 (the name its docs use)
 import trimesh
 
 from vizserver.convert import ConvertOptions, convert_file
-from vizserver.encode.gltf_read import read_glb
+from vizserver.io import read
+from vizserver.io.glb_decode import read_glb
+from vizserver.model import Mesh
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = ROOT / "tests" / "tools" / "validate_gltf.mjs"
@@ -191,3 +193,15 @@ def test_time_series_carries_times_in_extras(converted: dict[str, Path]) -> None
     decoded = read_glb(converted["pvd"].read_bytes())
     text = json.dumps(decoded.json)
     assert "[0.0, 0.5, 1.0]" in text
+
+
+def test_our_glbs_read_back_through_the_reader_registry(converted: dict[str, Path]) -> None:
+    for name in ("vtu", "pvd", "nifti_labels", "ply"):
+        decoded = read_glb(converted[name].read_bytes())
+        scene = read(converted[name])
+        assert [o.name for o in scene.objects] == list(decoded.meshes), name
+        for obj in scene.objects:
+            mesh = obj.data
+            assert isinstance(mesh, Mesh)
+            assert mesh.n_triangles == len(decoded.meshes[obj.name].indices), name
+            assert set(mesh.point_fields) == set(decoded.meshes[obj.name].fields), name

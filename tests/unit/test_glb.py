@@ -20,10 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vizserver.encode.glb import EncodedGlb, EncodeOptions, encode_glb, encode_glb_layout
-from vizserver.encode.gltf_read import DecodedMesh, read_glb
-from vizserver.encode.quantize import dequantize, nodata_code, quantize, step
 from vizserver.errors import InvalidGeometryError, UnreadableFileError, VizServerError
+from vizserver.io.glb_decode import DecodedMesh, read_glb
 from vizserver.model import Field, Mesh
+from vizserver.quantize import dequantize, nodata_code, quantize, step
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "webxr_client"

@@ -1,4 +1,4 @@
-"""Packing model objects for the wire: GLB scenes (glb.py), and the quantization they share with streams."""
+"""Packing model objects for the wire: GLB scenes (glb.py). Quantization lives in vizserver.quantize."""
 
 from vizserver.encode.glb import (
     Compression,
@@ -8,15 +8,12 @@ from vizserver.encode.glb import (
     encode_glb,
     encode_glb_layout,
 )
-from vizserver.encode.quantize import dequantize, quantize
 
 __all__ = [
     "Compression",
     "EncodeOptions",
     "EncodedGlb",
     "EncodedMesh",
-    "dequantize",
     "encode_glb",
     "encode_glb_layout",
-    "quantize",
 ]

@@ -16,7 +16,7 @@ point field as a custom attribute ``_NAME``. Three compressions:
 
 What a client needs to turn codes back into values sits in the primitive's ``extras`` (three.js:
 ``geometry.userData``), described in docs/encoding.md and read back by
-:mod:`vizserver.encode.gltf_read`. Output is deterministic: the same input gives the same bytes.
+:mod:`vizserver.io.glb_decode`. Output is deterministic: the same input gives the same bytes.
 """
 
 from __future__ import annotations
@@ -33,32 +33,36 @@ import numpy as np
 import numpy.typing as npt
 
 from vizserver import __version__
-from vizserver.encode.quantize import nodata_code, quantize, step
 from vizserver.errors import InvalidGeometryError, LimitExceededError
+from vizserver.gltf_format import (
+    ARRAY_BUFFER,
+    BYTE,
+    CHUNK_BIN,
+    CHUNK_JSON,
+    ELEMENT_ARRAY_BUFFER,
+    EXT_MESHOPT,
+    FLOAT,
+    GLB_MAGIC,
+    GLB_VERSION,
+    KHR_QUANTIZATION,
+    MAX_ATTRIBUTE_COMPONENTS,
+    MAX_GLB_BYTES,
+    MODE_POINTS,
+    MODE_TRIANGLES,
+    SHORT,
+    TYPES,
+    UNSIGNED_BYTE,
+    UNSIGNED_INT,
+    UNSIGNED_SHORT,
+)
 from vizserver.model import Field, Mesh
+from vizserver.quantize import nodata_code, quantize, step
 
 Compression = Literal["meshopt", "quantized", "none"]
 MeshoptMode = Literal["ATTRIBUTES", "TRIANGLES"]
 MeshoptFilter = Literal["NONE", "OCTAHEDRAL"]
 FieldExtras = Mapping[str, Mapping[str, object]]
 
-GLB_MAGIC = 0x46546C67  # b"glTF"
-GLB_VERSION = 2
-CHUNK_JSON = 0x4E4F534A
-CHUNK_BIN = 0x004E4942
-MAX_GLB_BYTES = (1 << 32) - 1
-"""A GLB's length field is 32 bits."""
-
-ARRAY_BUFFER = 34962
-ELEMENT_ARRAY_BUFFER = 34963
-BYTE, UNSIGNED_BYTE, SHORT, UNSIGNED_SHORT, UNSIGNED_INT, FLOAT = 5120, 5121, 5122, 5123, 5125, 5126
-MODE_POINTS, MODE_TRIANGLES = 0, 4
-TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
-MAX_ATTRIBUTE_COMPONENTS = 4
-"""A field with more components (a tensor) cannot be one vertex attribute; it is listed, not encoded."""
-
-EXT_MESHOPT = "EXT_meshopt_compression"
-KHR_QUANTIZATION = "KHR_mesh_quantization"
 MESHOPT_VERTEX_VERSION = 0
 """EXT_meshopt_compression decoders read vertex codec version 0 only (header byte 0xa0)."""
 

@@ -19,6 +19,7 @@ import json
 import re
 import struct
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -33,11 +34,17 @@ from vizserver.errors import (
     UnreadableFileError,
     UnsupportedFormatError,
 )
+from vizserver.io.glb_decode import DecodedGlb, read_glb
 from vizserver.io.meshcheck import check_parts, checked_mesh, color_values, trimesh_call, unique_names
 from vizserver.io.sniff import is_glb, is_gltf_json
-from vizserver.model import Mesh, Scene, SceneObject
+from vizserver.model import Field, Mesh, Scene, SceneObject
 
 GLTF_UNSUPPORTED_EXTENSIONS = ("KHR_draco_mesh_compression", "EXT_meshopt_compression")
+"""Refused in .gltf files and in GLBs trimesh would read; meshopt GLBs go to our decoder instead."""
+
+DECODED_EXTENSIONS = frozenset({"EXT_meshopt_compression", "KHR_mesh_quantization"})
+"""A GLB requiring these is read by :mod:`vizserver.io.glb_decode` (the inverse of our encoder):
+trimesh cannot decode meshopt and ignores the normalized flag of quantized custom attributes."""
 
 _GLB_HEADER = struct.Struct("<4sII")
 _GLB_CHUNK = struct.Struct("<II")
@@ -51,6 +58,8 @@ def read_gltf(path: Path) -> Scene:
     data = path.read_bytes()
     if is_glb(data):
         tree = _glb_json(path, data)
+        if set(tree.get("extensionsRequired", [])) & DECODED_EXTENSIONS:
+            return _decoded_scene(path, read_glb(data, name=path.name))
         _check_gltf_json(path, tree, external_buffers=False)
         loaded = trimesh_call(path, "GLB", lambda: load_glb(io.BytesIO(data), skip_materials=True))
     else:
@@ -62,6 +71,17 @@ def read_gltf(path: Path) -> Scene:
         buffers = _gltf_buffers(path, tree)
         loaded = trimesh_call(path, "glTF", lambda: load_gltf(io.BytesIO(data), resolver=buffers, skip_materials=True))
     return _gltf_scene(path, loaded)
+
+
+def _decoded_scene(path: Path, decoded: DecodedGlb) -> Scene:
+    """A quantized or meshopt GLB (ours, or gltfpack's) decoded by :mod:`vizserver.io.glb_decode`."""
+    objects = []
+    for name, mesh in decoded.meshes.items():
+        units = {f.get("name"): f.get("unit", "") for f in mesh.extras.get("fields", []) if isinstance(f, dict)}
+        surface = checked_mesh(path, mesh.positions, mesh.indices, normals=mesh.normals, point_fields=mesh.fields)
+        fields = {k: Field(k, f.values, "point", str(units.get(k) or "")) for k, f in surface.point_fields.items()}
+        objects.append(SceneObject(name, replace(surface, point_fields=fields)))
+    return Scene(path.stem, tuple(objects))
 
 
 def sniff_gltf(head: bytes) -> bool:

@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from vizserver.config import limits
-from vizserver.encode.glb import (
+from vizserver.errors import InvalidGeometryError, LimitExceededError, UnreadableFileError
+from vizserver.gltf_format import (
     BYTE,
     CHUNK_BIN,
     CHUNK_JSON,
@@ -39,8 +40,7 @@ from vizserver.encode.glb import (
     UNSIGNED_INT,
     UNSIGNED_SHORT,
 )
-from vizserver.encode.quantize import dequantize
-from vizserver.errors import InvalidGeometryError, LimitExceededError, UnreadableFileError
+from vizserver.quantize import dequantize
 
 COMPONENT_DTYPES: dict[int, np.dtype[Any]] = {
     BYTE: np.dtype("<i1"),
