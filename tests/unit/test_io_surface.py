@@ -56,13 +56,13 @@ def ascii_solid(name: str, vertices: npt.NDArray[np.float64], triangles: npt.NDA
     return f"solid {name}\n{facets}endsolid {name}\n"
 
 
-def test_binary_stl_keeps_one_vertex_per_corner(tmp_path: Path) -> None:
+def test_binary_stl_corners_at_one_position_are_merged(tmp_path: Path) -> None:
     path = tmp_path / "heart.stl"
     path.write_bytes(stl_bytes(TETRA, TETRA_FACES))
     scene = read(path)
     mesh = only_mesh(scene)
     assert scene.title == "heart" and scene.objects[0].name == "heart"
-    assert mesh.n_triangles == 4 and mesh.n_points == 12
+    assert mesh.n_triangles == 4 and mesh.n_points == 4
     np.testing.assert_array_equal(corners(mesh), corners(Mesh(TETRA, TETRA_FACES)))
 
 
@@ -333,3 +333,15 @@ def test_fan_triangulate_maps_triangles_back_to_polygons() -> None:
     triangles, polygon = fan_triangulate(counts, flat)
     np.testing.assert_array_equal(polygon, [0, 0, 2, 3, 3, 3])
     np.testing.assert_array_equal(triangles, [[0, 1, 2], [0, 2, 3], [6, 7, 8], [9, 10, 11], [9, 11, 12], [9, 12, 13]])
+
+
+def test_merging_keeps_every_triangle_in_place() -> None:
+    from vizserver.io.meshcheck import merge_duplicate_vertices
+
+    rng = np.random.default_rng(0)
+    points = rng.random((50, 3)).astype(np.float32)
+    faces = rng.integers(0, 50, (200, 3))
+    soup = points[faces.ravel()]
+    merged, triangles = merge_duplicate_vertices(soup, np.arange(600).reshape(-1, 3))
+    assert len(merged) == len(np.unique(faces))
+    np.testing.assert_array_equal(merged[triangles], points[faces])

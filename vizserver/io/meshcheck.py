@@ -134,6 +134,29 @@ def fan_triangulate(counts: IntArray, flat: npt.NDArray[Any]) -> tuple[IntArray,
     return triangles, polygon
 
 
+def merge_duplicate_vertices(
+    vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np.integer]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Vertices at bit-identical float32 positions merged into one, triangles re-indexed.
+
+    Triangle soups (STL stores three corners per triangle) need this for smooth normals,
+    decimation and compact output; vtkSTLReader does the same by default. One lexsort, no hashing.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, which checked_mesh refuses
+        points = np.ascontiguousarray(np.asarray(vertices, dtype=np.float32) + np.float32(0.0))  # -0.0 -> 0.0
+    if points.shape[0] == 0:
+        return points.reshape(0, 3), np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    bits = points.view(np.uint32)
+    order = np.lexsort((bits[:, 2], bits[:, 1], bits[:, 0]))
+    ordered = bits[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = group
+    return points[order[starts]], inverse[np.asarray(triangles, dtype=np.int64).reshape(-1, 3)]
+
+
 def parse_numbers(text: str | bytes) -> npt.NDArray[np.float64]:
     """Every whitespace-separated number in ``text``; ``ValueError`` at the first that is not one."""
     if isinstance(text, bytes):

@@ -5,8 +5,9 @@ Vertices are kept as written (nothing merged, reordered or repaired); polygons a
 fan-triangulated. Each reader checks the counts a header claims against the file size before it
 allocates, and every mesh passes :func:`vizserver.io.meshcheck.checked_mesh`.
 
-- STL (ASCII and binary): one object per ``solid`` (binary: one), three vertices per triangle as
-  the format stores them (the geometry stage welds). A binary file's header count must account
+- STL (ASCII and binary): one object per ``solid`` (binary: one). STL stores three corners per
+  triangle; corners at identical positions are merged (as vtkSTLReader does), so normals are
+  smooth and decimation sees a connected surface. A binary file's header count must account
   for its size exactly (84 + 50 N), which is also how a binary file starting with ``solid`` is
   told from an ASCII one.
 - OBJ (trimesh's parser; materials and textures never loaded): one object per ``o``/``g`` name,
@@ -35,6 +36,7 @@ from vizserver.io.meshcheck import (
     checked_mesh,
     color_values,
     fan_triangulate,
+    merge_duplicate_vertices,
     parse_numbers,
     read_head,
     single_object_scene,
@@ -85,7 +87,7 @@ def read_stl(path: Path) -> Scene:
         raise InvalidGeometryError(f"{path.name}: contains no triangles")
     names = unique_names([name for name, _ in solids])
     objects = tuple(
-        SceneObject(name=name, data=checked_mesh(path, kw["vertices"], kw["faces"]))
+        SceneObject(name=name, data=checked_mesh(path, *merge_duplicate_vertices(kw["vertices"], kw["faces"])))
         for name, (_, kw) in zip(names, solids, strict=True)
     )
     return Scene(title=path.stem, objects=objects)
