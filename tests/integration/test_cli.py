@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +142,12 @@ def test_a_pattern_reads_numbered_files_as_one_time_series(tmp_path: Path) -> No
     assert (obj["time_steps"]["first"], obj["time_steps"]["last"]) == (0.0, 3.0)
     none = run_cli("inspect", str(tmp_path / "nothing_*.vtu"))
     assert none.returncode == 1 and "nothing_*.vtu: no files match" in none.stderr
+
+
+def test_isolated_reads_work_from_a_script_on_stdin(tmp_path: Path) -> None:
+    """The reader child must not re-run the caller's main script (here: one that cannot be re-run)."""
+    vtu = _tet_vtu(tmp_path)
+    script = f"from vizserver.io import read\nprint(read({str(vtu)!r}).objects[0].data.n_cells)\n"
+    result = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "625"
