@@ -19,9 +19,8 @@ whole-file splits and numpy conversions, no per-line Python.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +37,7 @@ from vizserver.model import (
     Scene,
     SceneObject,
     StepFields,
+    StepSequence,
     TimeSeries,
     UnstructuredMesh,
 )
@@ -296,7 +296,7 @@ def parse_fibres(data: bytes, name: str, n_cells: int) -> dict[str, npt.NDArray[
     return out
 
 
-class IgbSteps(Sequence[StepFields]):
+class IgbSteps(StepSequence):
     """The time steps of several ``.igb`` files on one mesh: step ``i`` reads frame ``i`` of each."""
 
     __slots__ = ("association", "frames", "order", "units")
@@ -312,20 +312,12 @@ class IgbSteps(Sequence[StepFields]):
     def __len__(self) -> int:
         return len(next(iter(self.frames.values()))) if self.frames else 0
 
-    @overload
-    def __getitem__(self, index: int) -> StepFields: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[StepFields]: ...
-
-    def __getitem__(self, index: int | slice) -> StepFields | Sequence[StepFields]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def load(self, index: int) -> StepFields:
         fields: dict[str, Field] = {}
         for name, frames in self.frames.items():
             values = frames[index]
-            fields[name] = Field(name, values if self.order is None else values[self.order], self.association,
-                                 self.units[name])
+            ordered = values if self.order is None else values[self.order]
+            fields[name] = Field(name, ordered, self.association, self.units[name])
         return fields
 
 

@@ -21,12 +21,11 @@ A single numbered file (``out_0003.vtu``) read through :func:`vizserver.io.read`
 from __future__ import annotations
 
 import json
-import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import pyvista as pv
@@ -44,7 +43,7 @@ from vizserver.io.vtk_dataset import series_geometry
 from vizserver.io.vtk_header import check_legacy_header, check_vtk_index, contained_file, parse_xml
 from vizserver.io.vtk_legacy import read_legacy_dataset
 from vizserver.io.vtk_xml import PARALLEL, SERIAL, check_xml_file, read_xml_dataset
-from vizserver.model import Field, Mesh, Scene, SceneObject, StepFields, TimeSeries, UnstructuredMesh
+from vizserver.model import Field, Mesh, Scene, SceneObject, StepFields, StepSequence, TimeSeries, UnstructuredMesh
 
 EAGER_SERIES_BYTES = 256 << 20
 """A series whose step files total at most this many bytes is read whole in the isolated child."""
@@ -130,7 +129,7 @@ def fields_of_step(dataset: pv.DataSet, path: Path, geometry: Geometry, owner: s
 
 
 @dataclass(frozen=True, slots=True)
-class LazySteps(Sequence[StepFields]):
+class LazySteps(StepSequence):
     """Step ``i`` read from ``files[i]`` when indexed (see the module docstring for where VTK runs)."""
 
     files: tuple[Path, ...]
@@ -140,19 +139,8 @@ class LazySteps(Sequence[StepFields]):
     def __len__(self) -> int:
         return len(self.files)
 
-    @overload
-    def __getitem__(self, index: int) -> StepFields: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[StepFields]: ...
-
-    def __getitem__(self, index: int | slice) -> StepFields | Sequence[StepFields]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self.files)))]
-        i = operator.index(index)
-        if not -len(self.files) <= i < len(self.files):
-            raise IndexError(f"step {i} of {len(self.files)}")
-        return read_step(self.files[i], self.geometry, self.owner)
+    def load(self, index: int) -> StepFields:
+        return read_step(self.files[index], self.geometry, self.owner)
 
 
 # --------------------------------------------------------------------------------------- series

@@ -21,14 +21,13 @@ child already checked that each exists with the declared shape).
 
 from __future__ import annotations
 
-import operator
 import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import h5py
 import numpy as np
@@ -48,6 +47,7 @@ from vizserver.model import (
     Scene,
     SceneObject,
     StepFields,
+    StepSequence,
     TimeSeries,
     UnstructuredMesh,
 )
@@ -450,7 +450,7 @@ def _load_fields(sources: Sequence[FieldSource], owner: str, order: npt.NDArray[
 
 
 @dataclass(frozen=True, slots=True)
-class XdmfSteps(Sequence[StepFields]):
+class XdmfSteps(StepSequence):
     """The fields of each step of a temporal collection, read from HDF5 when indexed."""
 
     steps: tuple[tuple[FieldSource, ...], ...]
@@ -460,16 +460,8 @@ class XdmfSteps(Sequence[StepFields]):
     def __len__(self) -> int:
         return len(self.steps)
 
-    @overload
-    def __getitem__(self, index: int) -> StepFields: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[StepFields]: ...
-
-    def __getitem__(self, index: int | slice) -> StepFields | Sequence[StepFields]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self.steps)))]
-        return _load_fields(self.steps[operator.index(index)], self.owner, self.cell_order)
+    def load(self, index: int) -> StepFields:
+        return _load_fields(self.steps[index], self.owner, self.cell_order)
 
 
 def _uniform(doc: _Document, grid: ET.Element, name: str) -> SceneObject:

@@ -4,7 +4,7 @@ from vizserver.model.cells import NODES_PER_CELL, CellBlock, CellKind, Unstructu
 from vizserver.model.field import Association, Field, finite_range
 from vizserver.model.mesh import Mesh
 from vizserver.model.scene import Material, ObjectData, Scene, SceneObject
-from vizserver.model.timeseries import StepFields, TimeSeries
+from vizserver.model.timeseries import StepFields, StepSequence, TimeSeries
 from vizserver.model.volume import Volume, VolumeKind
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Scene",
     "SceneObject",
     "StepFields",
+    "StepSequence",
     "TimeSeries",
     "UnstructuredMesh",
     "Volume",

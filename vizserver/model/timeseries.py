@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import operator
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +17,40 @@ from vizserver.model.mesh import Mesh
 
 StepFields = Mapping[str, Field]
 """The fields of one time step, by name; each has the association and length of the geometry's."""
+
+
+class StepSequence(Sequence[StepFields]):
+    """Time steps loaded when indexed, so a long series never sits in memory at once.
+
+    Subclasses say how many steps there are and how to load one; indexing (negative indices,
+    slices, bounds) is handled here once.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def load(self, index: int) -> StepFields:
+        """Step ``index``, with ``0 <= index < len(self)``."""
+
+    @overload
+    def __getitem__(self, index: int) -> StepFields: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StepFields]: ...
+
+    def __getitem__(self, index: int | slice) -> StepFields | Sequence[StepFields]:
+        count = len(self)
+        if isinstance(index, slice):
+            return [self.load(i) for i in range(*index.indices(count))]
+        i = operator.index(index)
+        if i < 0:
+            i += count
+        if not 0 <= i < count:
+            raise IndexError(f"step {index} of {count}")
+        return self.load(i)
 
 
 @dataclass(frozen=True, slots=True)
