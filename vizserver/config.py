@@ -43,6 +43,41 @@ SETTINGS_PREFIX = "VIZSERVER_"
 PROGRESS_AFTER_S = 1.0
 """A CLI conversion shows a progress bar once it has run this long."""
 
+# --- streaming protocol (docs/protocol.md) ---
+
+MAX_CONTROL_MESSAGE_BYTES = 64 << 10
+"""Largest JSON control message a client may send: 64 KiB (UTF-8 bytes)."""
+
+MAX_SERVER_MESSAGE_BYTES = 16 << 20
+"""Largest JSON control message a Python client accepts from the server (a scene with many steps): 16 MiB."""
+
+MAX_FIELD_FRAME_BYTES = 64 << 20
+"""Largest field frame payload, after zstd decompression: 64 MiB."""
+
+MAX_CLIENT_NAME_CHARS = 64
+"""Longest ``client`` string in ``hello``, and longest id a client may echo back (``resume.client_id``)."""
+
+OUTBOX_CONTROL_LIMIT = 256
+"""Control messages queued for one client; one more closes the connection with 4008."""
+
+STALL_TIMEOUT_S = 10.0
+"""A client that has not read anything for this long while messages wait for it is closed with 4008."""
+
+BAD_MESSAGE_LIMIT = 10
+"""This many bad messages from one client within BAD_MESSAGE_WINDOW_S close it with 4003."""
+
+BAD_MESSAGE_WINDOW_S = 10.0
+"""The window over which BAD_MESSAGE_LIMIT bad messages are counted."""
+
+RESUME_WINDOW_S = 60.0
+"""A client reconnecting within this long with ``hello.resume`` keeps its identity."""
+
+PLAYBACK_MIN_SPEED = 0.05
+"""Slowest playback speed a client may ask for (times real playback rate)."""
+
+PLAYBACK_MAX_SPEED = 16.0
+"""Fastest playback speed a client may ask for."""
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

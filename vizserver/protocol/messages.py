@@ -1,0 +1,352 @@
+"""Control messages of protocol v1 (docs/protocol.md): JSON over WebSocket text messages, a ``type`` each.
+
+Pure encode/decode, no I/O. Client messages are validated strictly (no type coercion: ``"1"`` is
+not an int, ``true`` is not a number; NaN and infinities are refused; unknown fields are refused;
+every string and list is bounded), so anything a browser or an attacker sends either becomes one
+of the models below or a :class:`ProtocolError` whose one-line message names the problem.
+Server messages are built by our code; they are validated too, so a bug shows at the sender.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from vizserver.config import (
+    MAX_CLIENT_NAME_CHARS,
+    MAX_CONTROL_MESSAGE_BYTES,
+    MAX_FIELD_FRAME_BYTES,
+    MAX_SERVER_MESSAGE_BYTES,
+    MAX_TIME_STEPS,
+    PLAYBACK_MAX_SPEED,
+    PLAYBACK_MIN_SPEED,
+)
+from vizserver.errors import InputError
+
+PROTOCOL_VERSION = 1
+"""The protocol this server speaks; ``hello.protocol`` must equal it."""
+
+MAX_ERROR_TEXT_CHARS = 300
+"""A ProtocolError message is cut to this many characters (it may quote client input)."""
+
+MAX_TEXT_CHARS = 1024
+"""Longest free text in a server message (error message, title)."""
+
+MAX_NAME_CHARS = 256
+"""Longest name (object, field, unit, colormap, role, upload file name, ids)."""
+
+MAX_URL_CHARS = 1024
+"""Longest asset URL in a ``scene``."""
+
+MAX_SCENE_OBJECTS = 4096
+"""Most objects in one ``scene`` message."""
+
+MAX_OBJECT_FIELDS = 256
+"""Most fields of one scene object."""
+
+MAX_LODS = 16
+"""Most coarser levels of detail listed for one object."""
+
+U32_MAX = (1 << 32) - 1
+"""Ids, steps and sequences travel as u32 in frame headers."""
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+U32 = Annotated[int, Field(ge=0, le=U32_MAX)]
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
+
+
+class ErrorCode(StrEnum):
+    """``error.code`` values and :attr:`ProtocolError.code`."""
+
+    BAD_MESSAGE = "bad_message"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+    UNEXPECTED_BINARY = "unexpected_binary"
+    BAD_FRAME = "bad_frame"
+    MISSING_BASE = "missing_base"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes of docs/protocol.md."""
+
+    NOT_HELLO = 4001
+    UNSUPPORTED_PROTOCOL = 4002
+    TOO_MANY_BAD_MESSAGES = 4003
+    UNKNOWN_SESSION = 4004
+    TOO_SLOW = 4008
+    GOING_AWAY = 1001
+
+
+class ProtocolError(InputError):
+    """A message or frame that breaks protocol v1; ``code`` is the ``error.code`` to answer with."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(_one_line(message))
+        self.code = code
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_ERROR_TEXT_CHARS else flat[: MAX_ERROR_TEXT_CHARS - 3] + "..."
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _ClientMessage(_Message):
+    model_config = ConfigDict(strict=True)
+
+
+def _omit_none(value: object) -> bool:
+    return value is None
+
+
+# --- client -> server ---
+
+
+class Resume(_ClientMessage):
+    client_id: Annotated[str, Field(min_length=1, max_length=MAX_CLIENT_NAME_CHARS)]
+
+
+class Hello(_ClientMessage):
+    type: Literal["hello"] = "hello"
+    protocol: Annotated[int, Field(ge=0, le=U32_MAX)]
+    client: Annotated[str, Field(max_length=MAX_CLIENT_NAME_CHARS)]
+    resume: Resume | None = Field(default=None, exclude_if=_omit_none)
+
+
+class Subscribe(_ClientMessage):
+    type: Literal["subscribe"] = "subscribe"
+    object: U32
+    field: U32 | None
+
+
+class PlaybackRequest(_ClientMessage):
+    type: Literal["playback"] = "playback"
+    playing: bool | None = Field(default=None, exclude_if=_omit_none)
+    step: U32 | None = Field(default=None, exclude_if=_omit_none)
+    speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED, allow_inf_nan=False)] | None = Field(
+        default=None, exclude_if=_omit_none
+    )
+    loop: bool | None = Field(default=None, exclude_if=_omit_none)
+
+
+class KeyframeRequest(_ClientMessage):
+    type: Literal["keyframe"] = "keyframe"
+    object: U32
+    field: U32
+
+
+class Ping(_ClientMessage):
+    type: Literal["ping"] = "ping"
+    t: Finite
+
+
+ClientMessage = Annotated[Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping, Field(discriminator="type")]
+CLIENT_TYPES = ("hello", "subscribe", "playback", "keyframe", "ping")
+
+# --- server -> client ---
+
+
+class ServerLimits(_Message):
+    control_bytes: int = MAX_CONTROL_MESSAGE_BYTES
+    frame_bytes: int = MAX_FIELD_FRAME_BYTES
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    client_id: Name
+    session_id: Name
+    role: Name
+    server: Name
+    limits: ServerLimits = ServerLimits()
+
+
+class FieldInfo(_Message):
+    id: U32
+    name: Name
+    unit: Name = ""
+    components: Annotated[int, Field(ge=1, le=4)] = 1
+    range: tuple[Finite, Finite]
+    colormap: Name = "viridis"
+    categorical: bool = False
+
+    @model_validator(mode="after")
+    def _ordered_range(self) -> FieldInfo:
+        if self.range[0] > self.range[1]:
+            raise ValueError(f"range {list(self.range)} is not ordered (min > max)")
+        return self
+
+
+class TimeInfo(_Message):
+    steps: Annotated[int, Field(ge=0, le=MAX_TIME_STEPS)]
+    times: Annotated[list[Finite], Field(max_length=MAX_TIME_STEPS)]
+    unit: Name = ""
+
+    @model_validator(mode="after")
+    def _one_time_per_step(self) -> TimeInfo:
+        if len(self.times) != self.steps:
+            raise ValueError(f"{len(self.times)} times for {self.steps} steps")
+        return self
+
+
+IDENTITY_TRANSFORM: tuple[float, ...] = (1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0)
+
+
+class SceneObjectInfo(_Message):
+    id: U32
+    name: Name
+    asset: Annotated[str, Field(max_length=MAX_URL_CHARS)]
+    lods: Annotated[list[Annotated[str, Field(max_length=MAX_URL_CHARS)]], Field(max_length=MAX_LODS)] = []
+    vertices: Annotated[int, Field(ge=0)]
+    triangles: Annotated[int, Field(ge=0)]
+    visible: bool = True
+    color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#d9d9d9"
+    opacity: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    transform: Annotated[list[Finite], Field(min_length=16, max_length=16)] = list(IDENTITY_TRANSFORM)
+    fields: Annotated[list[FieldInfo], Field(max_length=MAX_OBJECT_FIELDS)] = []
+    active_field: U32 | None = None
+    time: TimeInfo | None = None
+
+
+class SceneMessage(_Message):
+    type: Literal["scene"] = "scene"
+    revision: Annotated[int, Field(ge=0)]
+    title: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+    objects: Annotated[list[SceneObjectInfo], Field(max_length=MAX_SCENE_OBJECTS)]
+
+
+class PlaybackState(_Message):
+    type: Literal["playback"] = "playback"
+    playing: bool
+    step: U32
+    time: Finite
+    speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED)]
+    loop: bool
+    steps: Annotated[int, Field(ge=0)]
+    fps: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+
+
+class UploadStatus(_Message):
+    type: Literal["upload"] = "upload"
+    upload_id: Name
+    name: Name
+    stage: Literal["received", "converting", "done", "failed"]
+    fraction: Annotated[float, Field(ge=0.0, le=1.0)]
+    error: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = Field(default=None, exclude_if=_omit_none)
+
+
+class ErrorMessage(_Message):
+    type: Literal["error"] = "error"
+    code: Name
+    message: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
+    @classmethod
+    def of(cls, error: ProtocolError) -> ErrorMessage:
+        """The ``error`` message that answers ``error``."""
+        return cls(code=str(error.code), message=str(error))
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+    t: Finite
+
+
+ServerMessage = Annotated[
+    Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong, Field(discriminator="type")
+]
+
+_CLIENT: TypeAdapter[Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping] = TypeAdapter(ClientMessage)
+_SERVER: TypeAdapter[Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong] = TypeAdapter(
+    ServerMessage
+)
+
+
+def decode_client_message(data: str | bytes) -> Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping:
+    """One client control message from the text of a WebSocket message (``bytes``: its UTF-8).
+
+    Checks the size before parsing (``MAX_CONTROL_MESSAGE_BYTES``). Raises :class:`ProtocolError`
+    with code ``too_large`` or ``bad_message`` and nothing else. A binary WebSocket message is not
+    a control message: the transport answers it with :func:`unexpected_binary`.
+    """
+    message: Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping = _decode(
+        _CLIENT, data, MAX_CONTROL_MESSAGE_BYTES, "control message"
+    )
+    return message
+
+
+def decode_server_message(
+    data: str | bytes,
+) -> Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong:
+    """One server control message (for Python clients and tests); same errors as :func:`decode_client_message`."""
+    message: Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong = _decode(
+        _SERVER, data, MAX_SERVER_MESSAGE_BYTES, "server message"
+    )
+    return message
+
+
+def encode_client_message(msg: Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping) -> str:
+    """Compact JSON, keys in declaration order; unset optional fields are left out."""
+    return msg.model_dump_json()
+
+
+def encode_server_message(msg: Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong) -> str:
+    """Compact JSON, keys in declaration order (deterministic: equal messages give equal text)."""
+    return msg.model_dump_json()
+
+
+def check_hello(hello: Hello) -> None:
+    """Raise ``unsupported_protocol`` (answer with ``error`` and close 4002) unless we speak ``hello.protocol``."""
+    if hello.protocol != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_PROTOCOL,
+            f"protocol {hello.protocol} not supported; server speaks {PROTOCOL_VERSION}",
+        )
+
+
+def unexpected_binary(size: int) -> ProtocolError:
+    """The error for a binary WebSocket message from a client (clients send only JSON text)."""
+    return ProtocolError(ErrorCode.UNEXPECTED_BINARY, f"binary message of {size} bytes; clients send JSON text only")
+
+
+def _decode(adapter: TypeAdapter[Any], data: str | bytes, limit: int, what: str) -> Any:
+    size = len(data) if isinstance(data, bytes) else _utf8_size(data, limit)
+    if size > limit:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"{what} of {size} bytes is over the limit of {limit} bytes")
+    try:
+        return adapter.validate_json(data)
+    except ValidationError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, _describe(exc)) from None
+
+
+def _utf8_size(text: str, limit: int) -> int:
+    if len(text) > limit:  # every character is at least one byte: no need to encode a huge string
+        return len(text)
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first validation error as ``where: what``, in the protocol's words."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    kind, loc, msg = first["type"], first["loc"], first["msg"]
+    if kind == "json_invalid":
+        return f"not JSON: {msg.removeprefix('Invalid JSON: ')}"
+    if kind == "union_tag_invalid":
+        tag = first.get("ctx", {}).get("tag", "?")
+        return f"unknown message type {str(tag)[:40]!r} (expected one of {', '.join(_types_of(exc))})"
+    if kind == "union_tag_not_found":
+        return "message has no 'type' field"
+    if kind in ("model_attributes_type", "model_type", "dict_type") and not loc:
+        return "message is not a JSON object"
+    where = ".".join(str(part) for part in loc)
+    return f"{where}: {msg}" if where else msg
+
+
+def _types_of(exc: ValidationError) -> list[str]:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    expected = str(first.get("ctx", {}).get("expected_tags", ""))
+    return [tag.strip(" '") for tag in expected.split(",")] if expected else list(CLIENT_TYPES)
