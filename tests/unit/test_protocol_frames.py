@@ -316,3 +316,25 @@ def test_corrupted_header_bytes_only_ever_raise_protocol_error(
     except ProtocolError:
         return
     assert frame.values.size == frame.header.count
+
+
+def _bytes_per_vertex(frames: list[np.ndarray], **options: object) -> float:
+    """Mean size of what a client reading every frame receives (keyframe first, then deltas), per vertex."""
+    enc = FieldEncoder(0, 0, lo=0.0, hi=1.0, **options)  # type: ignore[arg-type]
+    pairs = [enc.encode(v, step=i, time=float(i)) for i, v in enumerate(frames)]
+    sent = [len(pairs[0].keyframe)] + [len(p.delta or p.keyframe) for p in pairs[1:]]
+    return sum(sent[1:]) / (len(sent) - 1) / frames[0].size
+
+
+def test_wire_size_targets_for_a_travelling_front_and_for_noise() -> None:
+    """docs/protocol.md targets at 60 Hz with u8 + delta + zstd: <= 0.25 B/vertex for a smooth travelling
+    wave, <= 1 for noise. Vertices in random order (the worst case; GLB order is spatially coherent)."""
+    n, rng = 20_000, np.random.default_rng(7)
+    x = rng.random(n)
+    front = [(0.5 + 0.5 * np.tanh((i / 60 - x) / 0.01)).astype(np.float32) for i in range(31)]
+    pulse_in_order = [np.exp(-(((np.sort(x) - i / 60) / 0.03) ** 2)).astype(np.float32) for i in range(31)]
+    noise = [rng.random(n, dtype=np.float32) for _ in range(31)]
+    assert _bytes_per_vertex(front) <= 0.25
+    assert _bytes_per_vertex(pulse_in_order) <= 0.25
+    assert _bytes_per_vertex(noise) <= 1.0 + HEADER_BYTES / n
+    assert _bytes_per_vertex(front, encoding=Encoding.FLOAT32) > 5 * _bytes_per_vertex(front)  # quantization pays
