@@ -9,7 +9,6 @@ tetrahedron volume mesh (VTU). Run: ``python benchmarks/convert.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 import trimesh
+from report import emit
 
 from vizserver.anatomy.lv import lv_tetra
 from vizserver.convert import ConvertOptions, convert_file
@@ -35,16 +35,6 @@ from vizserver.vtk_bridge import unstructured_to_grid
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 ROOT = Path(__file__).resolve().parents[1]
 GLTFPACK = ROOT / "webxr_client" / "node_modules" / ".bin" / "gltfpack"
-
-
-def emit(
-    case: str, metric: str, value: float, unit: str, baseline: str | None = None, base: float | None = None
-) -> None:
-    line: dict[str, Any] = {"case": case, "metric": metric, "value": round(value, 4), "unit": unit}
-    if baseline is not None and base is not None:
-        ratio = round(value / base, 3) if base else None
-        line |= {"baseline": baseline, "baseline_value": round(base, 4), "ratio": ratio}
-    print(json.dumps(line), flush=True)
 
 
 def surface_with_field(n_triangles: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
