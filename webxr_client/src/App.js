@@ -1,0 +1,393 @@
+import * as THREE from 'three';
+import { ClipPlane } from './ClipPlane.js';
+import { ColorBar } from './ColorBar.js';
+import { ColormapTexture } from './ColormapTexture.js';
+import { Connection } from './Connection.js';
+import { FieldDisplay } from './FieldDisplay.js';
+import { FieldPicker } from './FieldPicker.js';
+import { FrameDecoder } from './FrameDecoder.js';
+import { ObjectList } from './ObjectList.js';
+import { ObjectView } from './ObjectView.js';
+import { Prober } from './Prober.js';
+import { SceneLoader } from './SceneLoader.js';
+import { ServerApi } from './ServerApi.js';
+import { SidePanel } from './SidePanel.js';
+import { SplitView } from './SplitView.js';
+import { StatusBadge } from './StatusBadge.js';
+import { TimeControls } from './TimeControls.js';
+import { UploadDropZone } from './UploadDropZone.js';
+import { Viewer } from './Viewer.js';
+
+export const CLIENT_NAME = 'vizserver-desktop/0.1.0';
+
+/**
+ * The desktop viewer: owns the renderer (Viewer), the session's connection, the objects of the
+ * scene and the side panel, and wires them. Server state (scene, playback, uploads) flows in
+ * through `#onMessage`; the user's choices flow out as protocol messages or local view changes.
+ *
+ * Tests and tools reach it as `window.vizserver` (see main.js): `ready` resolves once the first
+ * scene is drawn, `state()` tells what the page shows.
+ */
+export class App {
+  /** @param {HTMLElement} root the #app element: the panel goes in it, then the viewport */
+  constructor(root) {
+    this.root = root;
+    this.api = new ServerApi();
+    this.colormaps = new ColormapTexture();
+    this.loader = new SceneLoader();
+    this.decoder = new FrameDecoder();
+    /** @type {Map<number, ObjectView>} */
+    this.views = new Map();
+    /** @type {Map<string, FieldDisplay>} */
+    this.displays = new Map();
+    /** The field each object shows here, when the user picked one (object id -> field id|null). */
+    this.fieldChoice = new Map();
+    this.selectedId = null;
+    this.session = null;
+    this.revision = -1;
+    this.playback = { playing: false, step: 0, time: 0, speed: 1, loop: true, steps: 0, fps: 0 };
+    this.framed = false;
+    this.frameErrors = 0;
+    this.uploadCount = 0;
+    this.connectionState = 'connecting';
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+
+    this.panel = new SidePanel(root);
+    this.badge = new StatusBadge(this.panel.header);
+    this.viewport = document.createElement('main');
+    this.viewport.id = 'viewport';
+    this.overlay = document.createElement('div');
+    this.overlay.className = 'viewport-overlay';
+    root.append(this.viewport);
+    this.viewer = new Viewer(this.viewport, { onRendered: () => this.prober.place() });
+    this.viewport.append(this.overlay);
+    this.prober = new Prober(this.viewer, this.overlay, () => [...this.views.values()]);
+    this.#buildPanel();
+  }
+
+  /** Find or join the session named in the page URL (or the server's default one) and connect. */
+  async start() {
+    try {
+      this.session = await this.#resolveSession();
+    } catch (error) {
+      this.#fail(`Cannot join a session: ${error.message}`);
+      return;
+    }
+    this.connection = new Connection({
+      url: this.api.socketUrl(this.session.id, this.session.token),
+      clientName: CLIENT_NAME,
+      onStatus: (status) => {
+        this.connectionState = status.state;
+        this.badge.update(status);
+        if (status.state === 'closed') this.panel.showMessage(`Disconnected: ${status.detail}`);
+      },
+      onWelcome: (welcome, resumed) => this.#onWelcome(welcome, resumed),
+      onMessage: (message) => this.#onMessage(message),
+      onFrame: (data) => this.#onFrame(data),
+    });
+    this.connection.connect();
+  }
+
+  /** What the page shows, for tests and tools. */
+  state() {
+    return {
+      connection: this.connectionState,
+      clientId: this.connection?.clientId ?? null,
+      sessionId: this.session?.id ?? null,
+      revision: this.revision,
+      playback: { ...this.playback },
+      frames: this.viewer.frames,
+      frameErrors: this.frameErrors,
+      split: this.viewer.split ? this.viewer.split.map((v) => v?.id ?? null) : null,
+      clipping: this.clip.planes.length > 0,
+      objects: [...this.views.values()].map((v) => ({
+        id: v.id,
+        name: v.name,
+        level: v.level,
+        visible: v.group.visible,
+        opacity: v.opacity,
+        field: v.activeField?.name ?? null,
+        fieldId: v.activeFieldId,
+        colormap: v.display?.colormap ?? null,
+        range: v.display ? [v.display.lo, v.display.hi] : null,
+        frameStep: v.frameStep,
+        frameCount: v.frameCount,
+        error: v.error,
+      })),
+    };
+  }
+
+  dispose() {
+    this.connection?.dispose();
+    this.api.dispose();
+    for (const view of this.views.values()) view.dispose();
+    this.views.clear();
+    for (const part of [this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
+      this.clip, this.splitView, this.upload, this.badge, this.panel]) part.dispose();
+    this.screenshotButton.removeEventListener('click', this.handleScreenshot);
+    this.fitButton.removeEventListener('click', this.handleFit);
+    this.colormaps.dispose();
+    this.loader.dispose();
+    this.viewer.dispose();
+  }
+
+  // --- session and messages ---
+
+  async #resolveSession() {
+    const params = new URLSearchParams(window.location.search);
+    let id = params.get('session');
+    let token = params.get('token');
+    if (!id || !token) {
+      const answer = id ? await this.api.join(id, params.get('code')) : await this.api.defaultSession();
+      id = answer.session_id;
+      token = answer.token;
+      const url = new URL(window.location.href);
+      url.searchParams.set('session', id);
+      url.searchParams.set('token', token);
+      url.searchParams.delete('code');
+      window.history.replaceState(null, '', url.href);
+    }
+    return { id, token };
+  }
+
+  #onWelcome(welcome, resumed) {
+    if (!resumed) this.decoder.reset();
+    this.panel.showMessage('');
+    this.role = welcome.role;
+  }
+
+  #onMessage(message) {
+    switch (message.type) {
+      case 'scene':
+        this.#onScene(message);
+        break;
+      case 'playback':
+        Object.assign(this.playback, message);
+        this.timeControls.update(message);
+        break;
+      case 'upload':
+        this.upload.show(message.upload_id, message.name, message.stage, message.fraction, message.error);
+        break;
+      case 'error':
+        this.panel.showMessage(`Server: ${message.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #onFrame(data) {
+    let result;
+    try {
+      result = this.decoder.decode(data);
+    } catch (error) {
+      this.frameErrors += 1;
+      this.panel.showMessage(`A field frame could not be shown: ${error.message}`);
+      return;
+    }
+    if (result.kind === 'need-keyframe') {
+      this.connection.send({ type: 'keyframe', object: result.object, field: result.field });
+      return;
+    }
+    if (result.kind !== 'frame') return;
+    const view = this.views.get(result.track.object);
+    if (view && view.applyTrack(result.track) && this.prober.probe?.view === view) this.prober.refresh();
+    this.viewer.requestRender();
+  }
+
+  #onScene(message) {
+    const first = this.revision < 0;
+    this.revision = message.revision;
+    this.panel.setTitle(message.title);
+    const incoming = new Map(message.objects.map((info) => [info.id, info]));
+    for (const [id, view] of this.views) {
+      const info = incoming.get(id);
+      if (!info || info.asset !== view.info.asset) {
+        view.dispose();
+        this.views.delete(id);
+        this.decoder.forgetObject(id);
+        if (this.prober.probe?.view === view) this.prober.clear();
+      }
+    }
+    const loads = [];
+    for (const info of message.objects) {
+      if (this.views.has(info.id)) continue;
+      const view = new ObjectView(info, this.loader, () => this.#objectChanged(view));
+      this.views.set(info.id, view);
+      this.viewer.add(view);
+      loads.push(view.load().catch((error) => this.panel.showMessage(error.message)));
+    }
+    this.#rebuildDisplays(message.objects);
+    for (const info of message.objects) {
+      const view = this.views.get(info.id);
+      const chosen = this.fieldChoice.has(info.id) ? this.fieldChoice.get(info.id) : info.active_field ?? null;
+      this.#showField(view, chosen, chosen !== (info.active_field ?? null));
+    }
+    if (!this.views.has(this.selectedId)) this.selectedId = message.objects[0]?.id ?? null;
+    const timed = message.objects.find((info) => info.time && info.time.steps > 1);
+    this.timeControls.setTimeline(timed?.time ?? null);
+    this.objectList.update([...this.views.values()], this.selectedId);
+    this.splitView.update([...this.views.values()]);
+    this.#refreshFieldPanel();
+    Promise.all(loads).then(() => {
+      if (!this.framed || first) this.#fit();
+      this.clip.setBounds(this.#sceneBounds());
+      this.viewer.requestRender();
+      requestAnimationFrame(() => requestAnimationFrame(() => this.resolveReady(true)));
+    });
+  }
+
+  /** One FieldDisplay per field name, its default range the union over objects (kept across scenes). */
+  #rebuildDisplays(objects) {
+    for (const info of objects) {
+      for (const field of info.fields || []) {
+        const display = this.displays.get(field.name);
+        if (display) display.include(field.range);
+        else this.displays.set(field.name, new FieldDisplay(field, this.colormaps));
+      }
+    }
+  }
+
+  /** Show `fieldId` on `view` (null: plain colour); `subscribe` tells the server this client wants its frames. */
+  #showField(view, fieldId, subscribe) {
+    const field = view.fields.find((f) => f.id === fieldId) ?? null;
+    view.setField(field ? field.id : null, field ? this.displays.get(field.name) : null);
+    if (subscribe) this.connection?.send({ type: 'subscribe', object: view.id, field: field ? field.id : null });
+  }
+
+  #objectChanged(view) {
+    this.objectList.setState(view);
+    this.viewer.requestRender();
+  }
+
+  // --- panel ---
+
+  #buildPanel() {
+    const objects = this.panel.section('Objects', 'objects-section');
+    this.objectList = new ObjectList(objects, {
+      onVisible: (id, visible) => this.views.get(id)?.setVisible(visible),
+      onOpacity: (id, opacity) => this.views.get(id)?.setOpacity(opacity),
+      onSelect: (id) => {
+        this.selectedId = id;
+        this.#refreshFieldPanel();
+      },
+    });
+    const field = this.panel.section('Field', 'field-section');
+    this.fieldPicker = new FieldPicker(field, {
+      onField: (fieldId) => this.#pickField(fieldId),
+      onColormap: (name) => this.#changeDisplay((display) => display.setColormap(name)),
+    });
+    this.colorBar = new ColorBar(field, {
+      onRange: (lo, hi) => this.#changeDisplay((display) => display.setRange(lo, hi)),
+      onReset: () => this.#changeDisplay((display) => display.resetRange()),
+    });
+    const time = this.panel.section('Time', 'time-section');
+    this.timeControls = new TimeControls(time, (request) => this.connection?.send({ type: 'playback', ...request }));
+    const clip = this.panel.section('Clipping plane', 'clip-section');
+    this.clip = new ClipPlane(clip, () => this.viewer.setClipping(this.clip.planes));
+    const view = this.panel.section('View', 'view-section');
+    this.splitView = new SplitView(view, (pair) => {
+      this.viewer.setSplit(pair ? pair.map((id) => this.views.get(id) ?? null) : null);
+    });
+    const buttons = document.createElement('div');
+    buttons.className = 'row buttons';
+    this.fitButton = button('fit-button', 'Fit view', 'Show the whole scene');
+    this.screenshotButton = button('screenshot-button', 'Screenshot', 'Save the view as a PNG image');
+    buttons.append(this.fitButton, this.screenshotButton);
+    view.append(buttons);
+    this.handleFit = () => this.#fit();
+    this.handleScreenshot = () => this.#screenshot();
+    this.fitButton.addEventListener('click', this.handleFit);
+    this.screenshotButton.addEventListener('click', this.handleScreenshot);
+    const upload = this.panel.section('Add data', 'upload-section');
+    this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
+  }
+
+  /** The field picker chose a field for the selected object: every object with a field of that name follows. */
+  #pickField(fieldId) {
+    const selected = this.views.get(this.selectedId);
+    if (!selected) return;
+    const name = selected.fields.find((f) => f.id === fieldId)?.name ?? null;
+    for (const view of this.views.values()) {
+      const match = name === null ? null : view.fields.find((f) => f.name === name);
+      if (view !== selected && !match) continue;
+      const id = match ? match.id : null;
+      this.fieldChoice.set(view.id, id);
+      this.#showField(view, id, true);
+    }
+    this.prober.refresh();
+    this.#refreshFieldPanel();
+  }
+
+  /** Change the selected object's FieldDisplay, then redraw every object showing that field. */
+  #changeDisplay(change) {
+    const display = this.views.get(this.selectedId)?.display;
+    if (!display) return false;
+    const accepted = change(display) !== false;
+    for (const view of this.views.values()) if (view.display === display) view.applyDisplay(display);
+    this.#refreshFieldPanel();
+    return accepted;
+  }
+
+  #refreshFieldPanel() {
+    const view = this.views.get(this.selectedId) ?? null;
+    const display = view && view.activeFieldId !== null ? view.display : null;
+    this.fieldPicker.update(view, display);
+    this.colorBar.update(display);
+  }
+
+  #upload(files) {
+    if (!this.session) return;
+    for (const file of files) {
+      const key = `local-${++this.uploadCount}`;
+      this.upload.show(key, file.name, 'sending', 0);
+      this.api
+        .upload(file, this.session.id, this.session.token, (fraction) => this.upload.show(key, file.name, 'sending', fraction))
+        .then((answer) => {
+          if (answer?.upload_id) this.upload.rekey(key, answer.upload_id);
+          if (answer?.upload_id && this.upload.has(answer.upload_id)) return;
+          this.upload.show(key, file.name, 'received', 1);
+        })
+        .catch((error) => this.upload.show(key, file.name, 'failed', 1, error.message));
+    }
+  }
+
+  #sceneBounds() {
+    const box = new THREE.Box3();
+    for (const view of this.views.values()) if (view.group.visible && view.loaded) box.union(view.bounds);
+    return box;
+  }
+
+  #fit() {
+    const box = this.#sceneBounds();
+    if (box.isEmpty()) return;
+    this.viewer.frame(box);
+    this.framed = true;
+  }
+
+  #screenshot() {
+    const link = document.createElement('a');
+    link.href = this.viewer.screenshot();
+    const title = (this.panel.title.textContent || 'vizserver').replace(/[^\w.-]+/g, '-').toLowerCase();
+    link.download = `${title}-step${this.playback.step}.png`;
+    link.click();
+  }
+
+  #fail(text) {
+    this.panel.showMessage(text);
+    this.badge.update({ state: 'closed', detail: text });
+    this.rejectReady(new Error(text));
+  }
+}
+
+function button(id, text, title) {
+  const element = document.createElement('button');
+  element.type = 'button';
+  element.id = id;
+  element.textContent = text;
+  element.title = title;
+  return element;
+}

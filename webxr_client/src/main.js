@@ -1,0 +1,50 @@
+// Entry point: check for WebGL2, then start the App and expose it as `window.vizserver`.
+import './styles.css';
+import { App } from './App.js';
+
+/** Whether this browser gives a WebGL2 context (the probe context is released at once). */
+function hasWebGL2() {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2');
+    if (!gl) return false;
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function showNoWebGL2(detail) {
+  const message = document.getElementById('webgl-message');
+  if (detail) message.querySelector('.detail').textContent = detail;
+  message.hidden = false;
+  document.body.dataset.state = 'no-webgl2';
+  window.vizserver = { ready: Promise.resolve(false), webgl2: false };
+}
+
+if (!hasWebGL2()) {
+  showNoWebGL2('');
+} else {
+  let app = null;
+  try {
+    app = new App(document.getElementById('app'));
+  } catch (error) {
+    showNoWebGL2(`The 3D view could not start: ${error.message}`);
+  }
+  if (app) {
+    const ready = app.ready.then(
+      () => {
+        document.body.dataset.state = 'ready';
+        return true;
+      },
+      (error) => {
+        document.body.dataset.state = 'error';
+        throw error;
+      },
+    );
+    ready.catch(() => {});
+    window.vizserver = { app, ready, webgl2: true, state: () => app.state() };
+    window.addEventListener('pagehide', () => app.dispose(), { once: true });
+    app.start();
+  }
+}
