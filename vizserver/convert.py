@@ -71,7 +71,7 @@ class ConversionResult:
         }
 
 
-def _series_field_extras(obj: SceneObject, surface: Mesh, progress: ProgressCallback) -> dict[str, dict[str, Any]]:
+def series_field_extras(obj: SceneObject, surface: Mesh, progress: ProgressCallback) -> dict[str, dict[str, Any]]:
     """Times and the range of each field over all steps, so a client's colour scale holds still in playback."""
     series = obj.data
     assert isinstance(series, TimeSeries)
@@ -113,7 +113,7 @@ def convert_scene(
                 surface = decimate(surface, reduction=options.reduction)
                 timings["decimate"] = timings.get("decimate", 0.0) + time.perf_counter() - t
             if isinstance(obj.data, TimeSeries):
-                field_extras.update(_series_field_extras(obj, surface, report))
+                field_extras.update(series_field_extras(obj, surface, report))
             meshes.append((name, surface))
     timings["surfaces"] = time.perf_counter() - start - timings.get("decimate", 0.0)
     report("encoding", 0.0)

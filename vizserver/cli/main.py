@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from vizserver.cli.serve import serve
 from vizserver.errors import VizServerError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 assets_app = typer.Typer(help="Anatomy assets: list the catalogue, fetch an entry.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
+app.command()(serve)
 
 _state = {"debug": False}
 

@@ -1,0 +1,181 @@
+"""The server end to end over real sockets: handshake, scene, shared playback, field frames, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures.server import (
+    FIELDS,
+    STEPS,
+    Client,
+    LiveServer,
+    http,
+    settings_for,
+    start_thread_server,
+    write_scene,
+    ws_url,
+)
+
+from vizserver.config import BAD_MESSAGE_LIMIT
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("stream")
+    live = start_thread_server(settings_for(write_scene(root), root / "cache"))
+    yield live
+    live.stop()
+
+
+def scene_of(messages: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {o["name"]: o for o in messages["objects"]}  # type: ignore[attr-defined, index]
+
+
+def test_handshake_gives_welcome_scene_and_playback(server: LiveServer) -> None:
+    session = server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(server, session))
+        welcome = await client.message("welcome")
+        assert welcome["protocol"] == 1 and welcome["session_id"] == session["session_id"]
+        assert welcome["role"] == "participant" and welcome["client_id"]
+        scene = await client.message("scene")
+        objects = scene_of(scene)
+        assert set(objects) == {"wave", "box"}
+        wave = objects["wave"]
+        assert wave["time"]["steps"] == STEPS and wave["time"]["times"] == [0.0, 0.5, 1.0, 1.5, 2.0]
+        assert [f["name"] for f in wave["fields"] if f["name"] in FIELDS] == list(FIELDS)
+        assert objects["box"]["time"] is None and objects["box"]["color"] == "#336699"
+        for obj in objects.values():
+            assert obj["asset"].startswith("/assets/") and obj["asset"].endswith(".glb")
+            assert http(server.url + obj["asset"]).status == 200
+        playback = await client.message("playback")
+        assert playback["steps"] == STEPS and playback["playing"] is False
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_paused_session_sends_current_step_to_new_client(server: LiveServer, tmp_path: Path) -> None:
+    """A paused session still gives a newly joined client the frame of the current step, values as in the files."""
+    import pyvista as pv
+    from fixtures.server import step_values
+
+    session = server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(server, session))
+        scene = await client.message("scene")
+        wave = scene_of(scene)["wave"]
+        pressure = next(f for f in wave["fields"] if f["name"] == "pressure")
+        frame = await client.frame(object=wave["id"], field=pressure["id"])
+        assert frame.header.count == wave["vertices"]
+        lo, hi = pressure["range"]
+        assert lo < hi
+        decoded = np.sort(frame.values)
+        grid = pv.read(str(Path(server.settings.scene).parent / "data" / f"step_{frame.header.step:03d}.vtu"))
+        expected = np.sort(step_values(grid, frame.header.step)["pressure"])
+        # the surface carries a subset of the grid's points; every decoded value lies within the quantization step
+        assert decoded.min() >= expected.min() - (hi - lo) / 255 and decoded.max() <= expected.max() + (hi - lo) / 255
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_several_clients_see_the_same_step_after_seek_and_play(server: LiveServer) -> None:
+    async def scenario() -> None:
+        clients = [await Client.open(ws_url(server, server.default_session())) for _ in range(3)]
+        for c in clients:
+            await c.message("playback")
+        wave_id = scene_of(await clients[0].message("scene"))["wave"]["id"]
+        await clients[1].send({"type": "playback", "step": 3, "playing": False})
+        for c in clients:
+            state = await c.message("playback", step=3)
+            assert state["playing"] is False and state["time"] == 1.5
+            frame = await c.frame(object=wave_id, step=3)
+            assert frame.header.time == 1.5
+        await clients[2].send({"type": "playback", "playing": True, "speed": 16.0, "loop": True})
+        for c in clients:
+            await c.message("playback", playing=True, speed=16.0)
+        steps_seen = []
+        for c in clients:
+            frames = [await c.frame(object=wave_id) for _ in range(STEPS + 1)]
+            steps_seen.append({f.header.step for f in frames})
+        assert all(len(s) >= 3 for s in steps_seen)  # playback moves for everyone
+        await clients[0].send({"type": "playback", "playing": False, "step": 2})
+        for c in clients:
+            await c.message("playback", step=2, playing=False)
+            await c.frame(object=wave_id, step=2)
+        for c in clients:
+            await c.close()
+
+    asyncio.run(scenario())
+
+
+def test_malformed_messages_get_errors_then_4003_and_others_are_unaffected(server: LiveServer) -> None:
+    async def scenario() -> None:
+        bad = await Client.open(ws_url(server, server.default_session()))
+        good = await Client.open(ws_url(server, server.default_session()))
+        await bad.message("welcome")
+        await good.message("welcome")
+        await bad.send("this is not json")
+        first = await bad.message("error")
+        assert first["code"] == "bad_message" and "not JSON" in first["message"]
+        await bad.send(b"\x00\x01binary")
+        assert (await bad.message("error"))["code"] == "unexpected_binary"
+        await bad.send(json.dumps({"type": "ping", "t": 1.0, "pad": "x" * (70 << 10)}))
+        assert (await bad.message("error"))["code"] == "too_large"
+        for i in range(BAD_MESSAGE_LIMIT - 3):
+            await bad.send({"type": "teleport", "n": i})
+        code, reason = await bad.closed()
+        assert code == 4003 and "too many bad messages" in reason
+        await good.send({"type": "ping", "t": 42.0})
+        assert (await good.message("pong"))["t"] == 42.0
+        await good.close()
+
+    asyncio.run(scenario())
+
+
+def test_wrong_protocol_version_closes_4002(server: LiveServer) -> None:
+    async def scenario() -> None:
+        client = await Client.open(
+            ws_url(server, server.default_session()), hello={"type": "hello", "protocol": 2, "client": "future"}
+        )
+        error = await client.message("error")
+        assert error["code"] == "unsupported_protocol"
+        code, reason = await client.closed()
+        assert code == 4002 and reason == "protocol 2 not supported; server speaks 1"
+
+    asyncio.run(scenario())
+
+
+def test_first_message_not_hello_closes_4001(server: LiveServer) -> None:
+    async def scenario() -> None:
+        client = await Client.open(ws_url(server, server.default_session()), hello={"type": "ping", "t": 0})
+        code, _ = await client.closed()
+        assert code == 4001
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("which", ["unknown session", "bad token", "no token"])
+def test_unknown_session_or_bad_token_is_refused(server: LiveServer, which: str) -> None:
+    session = server.default_session()
+    url = {
+        "unknown session": f"{server.ws_url}/ws/nosuchsession?token={session['token']}",
+        "bad token": f"{server.ws_url}/ws/{session['session_id']}?token=wrong",
+        "no token": f"{server.ws_url}/ws/{session['session_id']}",
+    }[which]
+
+    async def scenario() -> None:
+        client = await Client.open(url)
+        code, reason = await client.closed()
+        assert code == 4004 and reason == "unknown session or bad token"
+        assert not client.messages
+
+    asyncio.run(scenario())

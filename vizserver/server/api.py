@@ -1,0 +1,39 @@
+"""``GET /api/health`` and ``GET /api/scenes``: what a monitor and the scene picker ask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from vizserver import __version__
+from vizserver.scenes.listing import list_scenes
+from vizserver.server.runtime import runtime_of
+
+router = APIRouter(prefix="/api", tags=["server"])
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    """Liveness plus the number of sessions and connected clients."""
+    runtime = runtime_of(request)
+    return {
+        "status": "ok",
+        "version": __version__,
+        "sessions": len(runtime.registry),
+        "clients": len(runtime.outboxes()),
+    }
+
+
+@router.get("/scenes")
+async def scenes(request: Request) -> dict[str, Any]:
+    """Scene files in the served scene's folder (by name, with titles); ``served`` marks the one being served."""
+    served = runtime_of(request).settings.scene
+    entries = list_scenes(served)
+    return {
+        "served": served.stem,
+        "scenes": [
+            {"name": e.name, "title": e.title, "served": e.served, **({"error": e.error} if e.error else {})}
+            for e in entries
+        ],
+    }

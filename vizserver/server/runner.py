@@ -1,0 +1,64 @@
+"""Running the app under uvicorn, with the server's limits and a clean goodbye to clients.
+
+uvicorn closes open WebSockets with 1012 when it stops; docs/protocol.md promises 1001 ("server
+shutting down"), so :class:`VizServer` asks every client to close with 1001 first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from vizserver.server.runtime import ServerRuntime
+from vizserver.server.settings import SHUTDOWN_CLOSE_TIMEOUT_S, WS_MAX_MESSAGE_BYTES, ServerSettings
+
+CLOSE_POLL_S = 0.05
+
+
+class VizServer(uvicorn.Server):
+    """A uvicorn server that reports its bound address and says goodbye (1001) to clients on shutdown."""
+
+    def __init__(self, config: uvicorn.Config, runtime: ServerRuntime, on_started: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self._runtime = runtime
+        self._on_started = on_started
+        self.bound_port: int | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.servers and self.servers[0].sockets:
+            self.bound_port = int(self.servers[0].sockets[0].getsockname()[1])
+            settings = self._runtime.settings
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+            self._on_started(f"http://{f'[{host}]' if ':' in host else host}:{self.bound_port}")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for hub in list(self._runtime.hubs.values()):
+            await hub.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_CLOSE_TIMEOUT_S
+        while self._runtime.outboxes() and loop.time() < deadline:
+            await asyncio.sleep(CLOSE_POLL_S)
+        await super().shutdown(sockets)
+
+
+def make_server(
+    app: FastAPI, settings: ServerSettings, on_started: Callable[[str], None], log_level: str = "info"
+) -> VizServer:
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=round(SHUTDOWN_CLOSE_TIMEOUT_S),
+    )
+    runtime = app.state.runtime
+    assert isinstance(runtime, ServerRuntime)
+    return VizServer(config, runtime, on_started)

@@ -1,0 +1,107 @@
+"""Session routes: create, join, the default session, and the WebSocket each client streams over."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request, WebSocket
+from pydantic import BaseModel, ConfigDict, Field
+
+from vizserver.errors import LimitExceededError
+from vizserver.scenes.listing import find_scene
+from vizserver.server.runtime import ServerRuntime, runtime_of
+from vizserver.sessions.registry import MAX_MEMBER_NAME_CHARS
+from vizserver.sessions.session import Member, Session
+from vizserver.transports.websocket import serve_websocket
+
+router = APIRouter(tags=["sessions"])
+
+
+class CreateSession(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scene: str | None = Field(default=None, max_length=128, description="A scene name from GET /api/scenes")
+
+
+class JoinSession(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=MAX_MEMBER_NAME_CHARS)
+    join_code: str | None = Field(default=None, max_length=16)
+    code: str | None = Field(default=None, max_length=16, description="Same as join_code")
+
+
+def _page_url(request: Request, session: Session, token: str) -> str:
+    return f"{request.base_url}?{urlencode({'session': session.id, 'token': token})}"
+
+
+def _member_answer(request: Request, session: Session, member: Member) -> dict[str, Any]:
+    return {
+        "session_id": session.id,
+        "token": member.token,
+        "role": member.role,
+        "name": member.name,
+        "url": _page_url(request, session, member.token),
+        "websocket": f"/ws/{session.id}?{urlencode({'token': member.token})}",
+    }
+
+
+@router.post("/api/sessions", status_code=201)
+async def create_session(request: Request, body: CreateSession | None = None) -> dict[str, Any]:
+    """A new session on the served scene, or on another scene file of its folder; returns the host's token."""
+    runtime = runtime_of(request)
+    path = runtime.settings.scene
+    if body is not None and body.scene is not None:
+        found = find_scene(path, body.scene)
+        if found is None:
+            raise HTTPException(404, f"no scene named {body.scene!r} (see GET /api/scenes)")
+        path = found
+    scene = await runtime.scene(path)
+    try:
+        created = runtime.create_session(scene)
+    except LimitExceededError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    return {
+        "session_id": created.session.id,
+        "join_code": created.session.join_code,
+        "host_token": created.host.token,
+        "url": _page_url(request, created.session, created.host.token),
+    }
+
+
+@router.post("/api/sessions/{session_id}/join")
+async def join_session(request: Request, session_id: str, body: JoinSession | None = None) -> dict[str, Any]:
+    """A participant token for the session with this id (or join code in the path or the body)."""
+    runtime = runtime_of(request)
+    now = time.monotonic()
+    session = runtime.registry.find(session_id, now)
+    code = body.join_code or body.code if body is not None else None
+    if session is None and code:
+        session = runtime.registry.find(code, now)
+    if session is None:
+        raise HTTPException(404, "no such session, or the join code has expired")
+    member = runtime.registry.join(session, (body.name if body else None) or "participant", now)
+    return _member_answer(request, session, member)
+
+
+@router.get("/api/sessions/default")
+async def default_session(request: Request) -> dict[str, Any]:
+    """A new participant token for the session the server opened on its scene at start."""
+    runtime = runtime_of(request)
+    session = _default(runtime)
+    member = runtime.registry.join(session, "participant", time.monotonic())
+    return _member_answer(request, session, member)
+
+
+def _default(runtime: ServerRuntime) -> Session:
+    session = runtime.registry.get(runtime.default_session_id)
+    if session is None:  # pragma: no cover - the default session lives as long as the server
+        raise HTTPException(503, "the server is still starting")
+    return session
+
+
+@router.websocket("/ws/{session_id}")
+async def websocket(ws: WebSocket, session_id: str, token: str | None = None) -> None:
+    """Protocol v1 (docs/protocol.md)."""
+    runtime = runtime_of(ws)
+    await serve_websocket(ws, runtime.hubs.get(session_id), token, runtime.settings.stall_timeout_s)

@@ -1,0 +1,94 @@
+"""What one ``vizserver serve`` process is configured with, and the server's named limits.
+
+Settings come from the command line (scene, host, port) and ``VIZSERVER_*`` environment variables
+(cache folder, upload limit through :func:`vizserver.config.limits`, a few server limits below), so
+a test starts a server with small limits the same way an operator does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vizserver.config import SETTINGS_PREFIX, STALL_TIMEOUT_S, limits
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+LOD_MIN_TRIANGLES = 200_000
+"""Surfaces with more triangles than this get coarser levels of detail (listed in ``lods``)."""
+
+MAX_SESSIONS = 256
+"""Sessions one server holds at once; creating one more is refused with 429."""
+
+MAX_CLIENTS_PER_SESSION = 64
+"""Connected clients in one session; one more is closed with 4005 ``session full``."""
+
+MAX_TOKENS_PER_SESSION = 1024
+"""Tokens one session remembers; beyond it the oldest token with no connected client is forgotten."""
+
+JOIN_CODE_TTL_S = 24 * 3600.0
+"""A session's join code works for this long after the session is created."""
+
+WS_MAX_MESSAGE_BYTES = 1 << 20
+"""Largest WebSocket message the transport accepts at all (the connection fails with 1009 above it).
+
+Larger than ``MAX_CONTROL_MESSAGE_BYTES`` on purpose: messages between the two get a ``too_large``
+error and the connection stays open, as docs/protocol.md promises.
+"""
+
+UPLOAD_WORKERS = 1
+"""Worker processes converting uploads (the machine we target has 2 cores; the other serves)."""
+
+UPLOAD_CHUNK_BYTES = 1 << 20
+"""Uploads are written to disk in pieces of at most this size; never held whole in memory."""
+
+UPLOAD_FORM_OVERHEAD_BYTES = 64 << 10
+"""Bytes a multipart body may carry beyond its file (boundaries, headers) before the size check refuses it."""
+
+MAX_UPLOAD_NAME_CHARS = 128
+"""An upload's display name (from the client's file name) is cut to this many characters."""
+
+MAX_SCENE_FILES_LISTED = 200
+"""``GET /api/scenes`` lists at most this many scene files."""
+
+FINGERPRINT_MAX_FILES = 10_000
+"""Files whose size and mtime go into a scene's cache key (a source folder's tree is walked this far)."""
+
+SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
+"""On shutdown, clients get this long to receive their 1001 close."""
+
+
+def default_cache_dir() -> Path:
+    """``$VIZSERVER_CACHE_DIR``, else ``$XDG_CACHE_HOME/vizserver/server``, else ``~/.cache/vizserver/server``."""
+    explicit = os.environ.get(f"{SETTINGS_PREFIX}CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vizserver" / "server"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(f"{SETTINGS_PREFIX}{name}")
+    return default if raw is None else float(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """One server's configuration. ``scene`` is the served scene file (absolute)."""
+
+    scene: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    max_upload_bytes: int = field(default_factory=lambda: limits().max_input_bytes)
+    stall_timeout_s: float = field(default_factory=lambda: _env_float("STALL_TIMEOUT_S", STALL_TIMEOUT_S))
+    upload_workers: int = UPLOAD_WORKERS
+
+    @property
+    def url(self) -> str:
+        """The address a person opens (the bind address, or loopback for a wildcard bind)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,81 @@
+"""``POST /api/uploads?session=ID&token=T``: a file into a session's scene.
+
+The multipart body streams to a server-named file under the cache's ``uploads/`` folder and is
+refused with 413 the moment it passes ``max_upload_bytes`` (or at once when Content-Length says
+so). What is known at once is answered at once (400, 403, 404, 413); then the answer is 202 with
+the ``upload_id``, and the conversion's progress and outcome reach everyone in the session as
+``upload`` messages (and a new ``scene`` when it worked).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from vizserver.protocol.messages import UploadStatus
+from vizserver.server.runtime import runtime_of
+from vizserver.server.settings import UPLOAD_FORM_OVERHEAD_BYTES
+from vizserver.uploads.intake import BadUpload, UploadIntake, UploadTooLarge, boundary_of, display_name, safe_suffix
+
+router = APIRouter(tags=["uploads"])
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise HTTPException(400, "Content-Length is not a number") from None
+
+
+@router.post("/api/uploads", status_code=202, response_model=None)
+async def upload(request: Request, session: str, token: str | None = None) -> JSONResponse:
+    """Multipart/form-data with a ``file`` field. 202 ``{upload_id, name}``; progress follows on the socket."""
+    runtime = runtime_of(request)
+    hub = runtime.hubs.get(session)
+    if hub is None:
+        raise HTTPException(404, "no such session")
+    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
+    if hub.session.member(token or bearer) is None:
+        raise HTTPException(403, "bad token for this session")
+    limit = runtime.settings.max_upload_bytes
+    declared = _declared_length(request)
+    if declared is not None and declared > limit + UPLOAD_FORM_OVERHEAD_BYTES:
+        runtime.counters.upload("refused")
+        raise HTTPException(413, f"upload of {declared:,} bytes is over the limit of {limit:,} bytes")
+    try:
+        boundary = boundary_of(request.headers.get("content-type"))
+    except BadUpload as exc:
+        raise HTTPException(400, str(exc)) from exc
+    upload_id, partial = runtime.new_upload_path(".part")
+    try:
+        received = await _receive(request, boundary, partial, limit)
+    except UploadTooLarge as exc:
+        runtime.counters.upload("refused")
+        raise HTTPException(413, str(exc)) from exc
+    except BadUpload as exc:
+        raise HTTPException(400, str(exc)) from exc
+    name = display_name(received)
+    stored = partial.with_name(f"{upload_id}{safe_suffix(received)}")
+    partial.rename(stored)
+    hub.upload_status(UploadStatus(upload_id=upload_id, name=name, stage="received", fraction=1.0))
+    runtime.spawn(runtime.convert_upload(hub, upload_id, stored, name))
+    return JSONResponse({"upload_id": upload_id, "name": name, "stage": "received"}, status_code=202)
+
+
+async def _receive(request: Request, boundary: bytes, path: Path, limit: int) -> str:
+    """Stream the body into ``path``; returns the client's file name. Removes ``path`` on any failure."""
+    try:
+        with path.open("wb") as out:
+            intake = UploadIntake(boundary, out, limit)
+            async for chunk in request.stream():
+                intake.feed(chunk)
+            return intake.finish().filename
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+

@@ -1,0 +1,84 @@
+"""Every session of one server, found by id or by join code; issues tokens. Pure (no I/O, no clock).
+
+Ids and tokens are random and unguessable (``secrets``); join codes are short (6 characters from an
+alphabet without look-alikes) for reading aloud in a room, and expire after ``JOIN_CODE_TTL_S``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from vizserver.errors import LimitExceededError
+from vizserver.scenes.objects import BuiltScene
+from vizserver.server.settings import JOIN_CODE_TTL_S, MAX_SESSIONS
+from vizserver.sessions.session import Member, Role, Session
+
+JOIN_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 6
+TOKEN_BYTES = 24
+SESSION_ID_BYTES = 12
+MAX_MEMBER_NAME_CHARS = 64
+
+
+def _join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    session: Session
+    host: Member
+
+
+class SessionRegistry:
+    """Sessions by id. ``new_secret(nbytes)`` and ``new_code()`` are injectable for tests."""
+
+    def __init__(
+        self,
+        new_secret: Callable[[int], str] = secrets.token_urlsafe,
+        new_code: Callable[[], str] = _join_code,
+    ) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._new_secret = new_secret
+        self._new_code = new_code
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
+
+    def create(self, scene: BuiltScene, now: float) -> Created:
+        """A new session on ``scene`` with a host token; :class:`LimitExceededError` past ``MAX_SESSIONS``."""
+        if len(self._sessions) >= MAX_SESSIONS:
+            raise LimitExceededError(f"this server already holds {MAX_SESSIONS} sessions (MAX_SESSIONS)")
+        session_id = self._new_secret(SESSION_ID_BYTES)
+        codes = {s.join_code for s in self._sessions.values()}
+        code = self._new_code()
+        while code in codes:
+            code = self._new_code()
+        session = Session.of_scene(session_id, code, scene, now)
+        self._sessions[session_id] = session
+        host = session.add_member(self._new_secret(TOKEN_BYTES), "host", "host", now)
+        return Created(session, host)
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def find(self, id_or_code: str, now: float) -> Session | None:
+        """The session with this id, or with this (unexpired, case-insensitive) join code."""
+        session = self._sessions.get(id_or_code)
+        if session is not None:
+            return session
+        code = id_or_code.upper()
+        for s in self._sessions.values():
+            if s.join_code == code and now - s.created <= JOIN_CODE_TTL_S:
+                return s
+        return None
+
+    def join(self, session: Session, name: str, now: float, role: Role = "participant") -> Member:
+        """A new token for ``session``; ``name`` is cut to ``MAX_MEMBER_NAME_CHARS`` printable characters."""
+        clean = "".join(ch for ch in name if ch.isprintable())[:MAX_MEMBER_NAME_CHARS] or role
+        return session.add_member(self._new_secret(TOKEN_BYTES), role, clean, now)

@@ -1,0 +1,159 @@
+"""A live session: the pure :class:`Session`, its clients' outboxes, and its frame loop.
+
+The hub turns what transports and uploads report into session events, and carries out the
+effects: control messages into outboxes (encoded once per broadcast), keyframe requests, and kicks
+for the :class:`Streamer`. Everything runs on the event loop; the streamer does CPU work in a
+thread. A client whose control queue overflows is asked to close with 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vizserver.protocol.messages import (
+    CloseCode,
+    Hello,
+    KeyframeRequest,
+    Ping,
+    PlaybackRequest,
+    Subscribe,
+    UploadStatus,
+    encode_server_message,
+)
+from vizserver.protocol.outbox import Outbox, OutboxOverflow
+from vizserver.scenes.objects import StreamObject
+from vizserver.sessions.session import (
+    Accepted,
+    AddObjects,
+    Broadcast,
+    Connect,
+    Disconnect,
+    Effect,
+    Event,
+    Keyframe,
+    Received,
+    Refused,
+    Send,
+    ServerMsg,
+    Session,
+    StreamsChanged,
+    UploadProgress,
+)
+from vizserver.streaming.metrics import Counters
+from vizserver.streaming.series import SeriesLoader
+from vizserver.streaming.streamer import Streamer
+
+CLIENT_ID_BYTES = 9
+
+
+@dataclass(slots=True)
+class ClientLink:
+    """What a transport shares with the hub for one connection: the outbox, a wake-up, a close request."""
+
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox: Outbox = field(init=False)
+    close_request: tuple[int, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(on_ready=self.ready.set)
+
+    def request_close(self, code: int, reason: str) -> None:
+        if self.close_request is None:
+            self.close_request = (code, reason)
+        self.ready.set()
+
+
+class SessionHub:
+    def __init__(
+        self,
+        session: Session,
+        loader: SeriesLoader,
+        counters: Counters,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session = session
+        self.links: dict[str, ClientLink] = {}
+        self._outboxes: dict[str, Outbox] = {}
+        self._counters = counters
+        self._clock = clock
+        self.streamer = Streamer(session, self._outboxes, loader, clock)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.streamer.run(), name=f"stream {self.session.id}")
+
+    async def stop(self) -> None:
+        """Ask every client to close with 1001 and stop the frame loop."""
+        for link in self.links.values():
+            link.request_close(int(CloseCode.GOING_AWAY), "server shutting down")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # --- what transports and uploads report ---
+
+    def connect(self, token: str, hello: Hello, link: ClientLink) -> Accepted | Refused:
+        client_id = secrets.token_urlsafe(CLIENT_ID_BYTES)
+        effects = self.session.apply(Connect(client_id, token, hello), self._clock())
+        first = effects[0]
+        assert isinstance(first, Accepted | Refused)
+        if isinstance(first, Accepted):
+            self.links[first.client_id] = link
+            self._outboxes[first.client_id] = link.outbox
+            self._dispatch(effects[1:])
+        return first
+
+    def receive(self, client_id: str, message: Subscribe | PlaybackRequest | KeyframeRequest | Ping | Hello) -> None:
+        self._apply(Received(client_id, message))
+
+    def disconnect(self, client_id: str) -> None:
+        link = self.links.pop(client_id, None)
+        self._outboxes.pop(client_id, None)
+        if link is not None:
+            self._counters.absorb(link.outbox)
+        self._apply(Disconnect(client_id))
+
+    def add_objects(self, objects: tuple[StreamObject, ...]) -> None:
+        self._apply(AddObjects(objects))
+
+    def upload_status(self, status: UploadStatus) -> None:
+        self._apply(UploadProgress(status))
+
+    # --- effects ---
+
+    def _apply(self, event: Event) -> None:
+        self._dispatch(self.session.apply(event, self._clock()))
+
+    def _dispatch(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Send):
+                link = self.links.get(effect.client_id)
+                if link is not None:
+                    self._put(link, self._text(effect.message))
+            elif isinstance(effect, Broadcast):
+                text = self._text(effect.message)
+                for link in list(self.links.values()):
+                    self._put(link, text)
+            elif isinstance(effect, Keyframe):
+                link = self.links.get(effect.client_id)
+                if link is not None:
+                    link.outbox.request_keyframe(effect.key)
+                    self.streamer.resend(effect.client_id, effect.key)
+            elif isinstance(effect, StreamsChanged):
+                self.streamer.kick()
+
+    def _text(self, message: ServerMsg | None) -> str:
+        return encode_server_message(message if message is not None else self.session.playback_state(self._clock()))
+
+    @staticmethod
+    def _put(link: ClientLink, text: str) -> None:
+        try:
+            link.outbox.put_control(text)
+        except OutboxOverflow:
+            link.request_close(int(CloseCode.TOO_SLOW), "client too slow")

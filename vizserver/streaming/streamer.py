@@ -1,0 +1,128 @@
+"""The per-session frame loop: advance playback, encode each step's fields once, hand them to every subscriber.
+
+One asyncio task per session. Each round it reads the playback step and the session's streams
+(subscribed (object, field) pairs), encodes the streams whose step changed in a worker thread
+(reading the step and quantizing/compressing are CPU work), and puts the same :class:`FramePair`
+into the outbox of every subscriber that has not been given it yet; the outbox picks keyframe or
+delta per client. A client that joins or subscribes while playback is paused therefore still gets
+the current step. The loop sleeps until the next step is due or it is kicked (playback changed,
+someone subscribed, a keyframe was asked for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from vizserver.errors import VizServerError
+from vizserver.protocol.field_encoder import FieldEncoder, FramePair
+from vizserver.protocol.outbox import Outbox
+from vizserver.scenes.objects import StreamObject
+from vizserver.sessions.session import Session
+from vizserver.streaming.series import SeriesLoader
+
+log = logging.getLogger("vizserver.streaming")
+
+Key = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Latest:
+    step: int
+    pair: FramePair
+
+
+class Streamer:
+    """Frames for one session. ``outboxes`` maps connected client ids to their outboxes (live view)."""
+
+    def __init__(
+        self,
+        session: Session,
+        outboxes: Mapping[str, Outbox],
+        loader: SeriesLoader,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._outboxes = outboxes
+        self._loader = loader
+        self._clock = clock
+        self._kick = asyncio.Event()
+        self._encoders: dict[Key, FieldEncoder] = {}
+        self._latest: dict[Key, _Latest] = {}
+        self._given: dict[Key, set[str]] = {}
+        self._failed: set[tuple[Key, int]] = set()
+        self.frames_encoded = 0
+
+    def kick(self) -> None:
+        """Re-evaluate now (playback or subscriptions changed)."""
+        self._kick.set()
+
+    def resend(self, client_id: str, key: Key) -> None:
+        """Give ``client_id`` the current frame of ``key`` again (it asked for a keyframe)."""
+        self._given.get(key, set()).discard(client_id)
+        self._kick.set()
+
+    async def run(self) -> None:
+        while True:
+            self._kick.clear()
+            await self.deliver()
+            due = self._session.playback.next_step_time(self._clock())
+            timeout = None if due is None else max(0.0, due - self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout)
+
+    async def deliver(self) -> None:
+        """One round: encode what changed, then offer each stream's latest frame to whoever lacks it."""
+        session = self._session
+        step = session.playback.step_at(self._clock())
+        streams = session.streams()
+        jobs: list[tuple[Key, StreamObject, int]] = []
+        for key in streams:
+            obj = session.objects[key[0]]
+            obj_step = min(step, len(obj.times or ()) - 1)
+            latest = self._latest.get(key)
+            if obj_step >= 0 and (latest is None or latest.step != obj_step) and (key, obj_step) not in self._failed:
+                jobs.append((key, obj, obj_step))
+        if jobs:
+            for key, obj_step, pair in await asyncio.to_thread(self._encode, jobs):
+                self._latest[key] = _Latest(obj_step, pair)
+                self._given[key] = set()
+        for key, clients in streams.items():
+            current = self._latest.get(key)
+            if current is None:
+                continue
+            given = self._given.setdefault(key, set())
+            for client_id in clients:
+                outbox = self._outboxes.get(client_id)
+                if outbox is not None and client_id not in given:
+                    outbox.put_frames(current.pair)
+                    given.add(client_id)
+
+    def _encode(self, jobs: list[tuple[Key, StreamObject, int]]) -> list[tuple[Key, int, FramePair]]:
+        """Runs in a worker thread: read each step's values and encode them (one encoder per stream)."""
+        out: list[tuple[Key, int, FramePair]] = []
+        for key, obj, step in jobs:
+            desc = obj.field(key[1])
+            if desc is None or obj.series is None or obj.times is None:
+                continue
+            try:
+                values = self._loader.values(obj.series, obj.name).values(desc.name, step)
+                encoder = self._encoders.get(key)
+                if encoder is None:
+                    lo, hi = desc.range or (0.0, 0.0)
+                    encoder = FieldEncoder(key[0], key[1], lo=lo, hi=hi, components=desc.components)
+                    self._encoders[key] = encoder
+                time_value = obj.times[step]
+                pair = encoder.encode(values, step=step, time=time_value if math.isfinite(time_value) else 0.0)
+            except (VizServerError, OSError, ValueError, KeyError) as exc:
+                self._failed.add((key, step))
+                log.error("%s: field %s step %d cannot be streamed: %s", obj.name, desc.name, step, exc)
+                continue
+            self.frames_encoded += 1
+            out.append((key, step, pair))
+        return out
