@@ -50,6 +50,8 @@ export class App {
     this.frameErrors = 0;
     this.uploadCount = 0;
     this.connectionState = 'connecting';
+    this.welcomes = 0;
+    this.resumed = false;
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -96,6 +98,8 @@ export class App {
     return {
       connection: this.connectionState,
       clientId: this.connection?.clientId ?? null,
+      welcomes: this.welcomes,
+      resumed: this.resumed,
       sessionId: this.session?.id ?? null,
       revision: this.revision,
       playback: { ...this.playback },
@@ -111,6 +115,7 @@ export class App {
         opacity: v.opacity,
         field: v.activeField?.name ?? null,
         fieldId: v.activeFieldId,
+        liveField: v.streamField === null ? null : v.fields.find((f) => f.id === v.streamField)?.name ?? null,
         colormap: v.display?.colormap ?? null,
         range: v.display ? [v.display.lo, v.display.hi] : null,
         frameStep: v.frameStep,
@@ -154,6 +159,8 @@ export class App {
   }
 
   #onWelcome(welcome, resumed) {
+    this.welcomes += 1;
+    this.resumed = resumed;
     if (!resumed) this.decoder.reset();
     this.panel.showMessage('');
     this.role = welcome.role;

@@ -48,7 +48,7 @@ export class ClipPlane {
     parent.append(this.element);
     this.handler = () => this.#apply();
     for (const input of [this.enabled, this.axis, this.flip, this.slider]) input.addEventListener('input', this.handler);
-    this.#apply();
+    this.#apply(false);
   }
 
   /** The box the slider spans (the scene's bounds, in world coordinates). */
@@ -63,7 +63,7 @@ export class ClipPlane {
     this.element.remove();
   }
 
-  #apply() {
+  #apply(notify = true) {
     const axis = this.axis.value;
     const lo = this.bounds.min[axis];
     const hi = this.bounds.max[axis];
@@ -74,6 +74,6 @@ export class ClipPlane {
     const on = this.enabled.checked;
     this.slider.disabled = this.axis.disabled = this.flip.disabled = !on;
     if (on !== (this.planes.length > 0)) this.planes = on ? [this.plane] : [];
-    this.onChange();
+    if (notify) this.onChange();
   }
 }

@@ -29,7 +29,16 @@ if (!hasWebGL2()) {
   try {
     app = new App(document.getElementById('app'));
   } catch (error) {
-    showNoWebGL2(`The 3D view could not start: ${error.message}`);
+    if (/webgl/i.test(error.message)) {
+      showNoWebGL2(`The 3D view could not start: ${error.message}`);
+    } else {
+      const fatal = document.getElementById('fatal-message');
+      fatal.querySelector('.detail').textContent = error.message;
+      fatal.hidden = false;
+      document.body.dataset.state = 'error';
+      window.vizserver = { ready: Promise.resolve(false), webgl2: true, error: error.message };
+      console.error(error);
+    }
   }
   if (app) {
     const ready = app.ready.then(

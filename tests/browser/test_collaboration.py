@@ -1,0 +1,101 @@
+"""Two pages in one session, uploads through the page, and the connection surviving a dropped link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pyvista as pv
+from fixtures.browser import canvas_pixels, changed_fraction, join_url, session_url, state, wait_ready, wait_state
+from fixtures.server import LiveServer
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+OpenPair = Callable[[], tuple[Page, Page]]
+
+
+@pytest.fixture
+def pair(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> OpenPair:
+    """Page A opens a new session as its host; page B joins it through the invite link."""
+
+    def open_() -> tuple[Page, Page]:
+        session = new_session()
+        a = open_page(session_url(browser_server, session))
+        b = open_page(join_url(browser_server, session))
+        for page in (a, b):
+            wait_ready(page)
+            wait_state(page, "s.objects[0].liveField === 'pressure'")
+        assert state(a)["sessionId"] == state(b)["sessionId"] == session["session_id"]
+        assert state(a)["clientId"] != state(b)["clientId"]
+        return a, b
+
+    return open_
+
+
+def test_upload_in_one_page_appears_in_the_other(pair: OpenPair, tmp_path: Path) -> None:
+    a, b = pair()
+    before = canvas_pixels(b)
+    sphere = tmp_path / "sphere.stl"
+    pv.Sphere(radius=1.5, center=(0.25, 0.25, 0.25)).save(sphere)  # encloses the scene: it must show
+    a.set_input_files("#upload-input", str(sphere))
+    a.locator(".upload-row[data-stage='done']").wait_for(timeout=60_000)
+    for page in (a, b):
+        wait_state(page, "s.objects.length === 3 && s.objects[2].level === 'full'", timeout=60_000)
+        row = page.locator(".object-row", has_text="sphere")
+        assert row.count() == 1
+    assert b.locator(".upload-row[data-stage='done']").count() == 1, "B did not hear of the upload"
+    assert changed_fraction(before, canvas_pixels(b)) > 0.05, "the uploaded mesh does not show in page B"
+
+
+def test_bad_upload_shows_the_error_and_changes_nothing(pair: OpenPair, tmp_path: Path) -> None:
+    a, b = pair()
+    broken = tmp_path / "broken.stl"
+    broken.write_bytes(b"solid broken\n  facet normal this is not a number\nendsolid\n")
+    a.set_input_files("#upload-input", str(broken))
+    failed = a.locator(".upload-row.failed")
+    failed.wait_for(timeout=60_000)
+    assert "broken.stl" in failed.inner_text()
+    assert failed.locator(".upload-status").evaluate("(e) => getComputedStyle(e).color") != "rgb(154, 161, 177)"
+    b.locator(".upload-row.failed").wait_for(timeout=30_000)
+    for page in (a, b):
+        assert [o["name"] for o in state(page)["objects"]] == ["wave", "box"]
+
+
+def test_playback_is_shared_by_everyone_in_the_session(pair: OpenPair) -> None:
+    a, b = pair()
+    a.focus("#time-slider")
+    a.keyboard.press("End")
+    wait_state(b, "s.playback.step === 4 && s.objects[0].frameStep === 4")
+    assert b.input_value("#time-slider") == "4"
+    b.click("#play-button")
+    wait_state(a, "s.playback.playing")
+    assert a.get_attribute("#play-button", "data-playing") == "true"
+    a.click("#play-button")
+    wait_state(b, "!s.playback.playing")
+
+
+def test_reconnects_and_resumes_after_the_link_drops(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    page = open_page(session_url(browser_server, new_session()))
+    wait_ready(page)
+    first = state(page)
+    page.evaluate(
+        "() => { window.badges = []; new MutationObserver(() => window.badges.push("
+        "document.getElementById('status').dataset.state)).observe(document.getElementById('status'),"
+        " {attributes: true}); window.vizserver.app.connection.drop(); }"
+    )
+    wait_state(page, "s.welcomes === 2 && s.connection === 'open'")
+    badges = page.evaluate("() => window.badges")
+    assert "reconnecting" in badges, badges
+    after = state(page)
+    assert after["resumed"] and after["clientId"] == first["clientId"], "the reconnect did not resume the identity"
+    assert page.inner_text("#status").startswith("Connected")
+    page.focus("#time-slider")
+    page.keyboard.press("End")
+    wait_state(page, "s.objects[0].frameStep === 4")

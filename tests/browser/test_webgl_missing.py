@@ -1,0 +1,33 @@
+"""Without WebGL2 the page says so in a visible message, and starts nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fixtures.browser import session_url
+from fixtures.server import LiveServer
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+NO_WEBGL2 = """
+HTMLCanvasElement.prototype.getContext = new Proxy(HTMLCanvasElement.prototype.getContext, {
+  apply(target, self, args) {
+    return args[0] === 'webgl2' ? null : Reflect.apply(target, self, args);
+  },
+});
+"""
+
+
+def test_missing_webgl2_shows_a_clear_message(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    page = open_page(session_url(browser_server, new_session()), init_script=NO_WEBGL2)
+    message = page.locator("#webgl-message")
+    message.wait_for(state="visible")
+    assert "This viewer needs WebGL2; your browser or GPU does not provide it" in message.inner_text()
+    assert page.evaluate("() => document.body.dataset.state") == "no-webgl2"
+    assert page.locator("#viewport-canvas").count() == 0
+    assert page.evaluate("() => window.vizserver.webgl2") is False
