@@ -179,3 +179,53 @@ def test_unknown_session_or_bad_token_is_refused(server: LiveServer, which: str)
         assert not client.messages
 
     asyncio.run(scenario())
+
+
+def test_keyframe_request_gets_a_full_frame_and_unsubscribe_stops_frames(server: LiveServer) -> None:
+    async def scenario() -> None:
+        client = await Client.open(ws_url(server, server.default_session()))
+        wave = scene_of(await client.message("scene"))["wave"]
+        pressure = wave["active_field"]
+        first = await client.frame(object=wave["id"], field=pressure)
+        assert not first.header.delta  # a newcomer's first frame decodes alone
+        await client.send({"type": "keyframe", "object": wave["id"], "field": pressure})
+        again = await client.frame(object=wave["id"], field=pressure)
+        assert not again.header.delta and again.header.sequence == first.header.sequence
+        await client.send({"type": "subscribe", "object": wave["id"], "field": None})
+        await client.send({"type": "playback", "step": 4})
+        await client.message("playback", step=4)
+        await client.send({"type": "ping", "t": 1.0})
+        await client.message("pong")
+        assert not [f for f in client.frames if f.header.step == 4]
+        await client.send({"type": "subscribe", "object": 99, "field": 0})
+        assert "no object 99" in (await client.message("error"))["message"]
+        await client.send({"type": "playback", "step": 0})
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_resume_keeps_the_client_identity_and_its_subscriptions(server: LiveServer) -> None:
+    session = server.default_session()
+
+    async def scenario() -> None:
+        first = await Client.open(ws_url(server, session))
+        client_id = (await first.message("welcome"))["client_id"]
+        wave = scene_of(await first.message("scene"))["wave"]
+        temperature = next(f["id"] for f in wave["fields"] if f["name"] == "temperature")
+        await first.send({"type": "subscribe", "object": wave["id"], "field": temperature})
+        await first.frame(field=temperature)
+        await first.close()
+        hello = {"type": "hello", "protocol": 1, "client": "test", "resume": {"client_id": client_id}}
+        second = await Client.open(ws_url(server, session), hello=hello)
+        assert (await second.message("welcome"))["client_id"] == client_id
+        await second.message("scene")
+        await second.message("playback")
+        frame = await second.frame(object=wave["id"])
+        assert frame.header.field == temperature and not frame.header.delta  # keyframe of the kept subscription
+        await second.close()
+        stranger = await Client.open(ws_url(server, server.default_session()), hello=hello)  # another token
+        assert (await stranger.message("welcome"))["client_id"] != client_id
+        await stranger.close()
+
+    asyncio.run(scenario())

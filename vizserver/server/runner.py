@@ -7,8 +7,11 @@ shutting down"), so :class:`VizServer` asks every client to close with 1001 firs
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import socket
 from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,6 +20,17 @@ from vizserver.server.runtime import ServerRuntime
 from vizserver.server.settings import SHUTDOWN_CLOSE_TIMEOUT_S, WS_MAX_MESSAGE_BYTES, ServerSettings
 
 CLOSE_POLL_S = 0.05
+
+_TOKEN = re.compile(r"(token=)[^&\s\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """Access logs print request paths; session tokens in their query strings become ``token=***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(_TOKEN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 class VizServer(uvicorn.Server):
@@ -27,6 +41,11 @@ class VizServer(uvicorn.Server):
         self._runtime = runtime
         self._on_started = on_started
         self.bound_port: int | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop gracefully and exit with status 0 (uvicorn would re-raise the signal after shutting down)."""
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -59,6 +78,8 @@ def make_server(
         lifespan="on",
         timeout_graceful_shutdown=round(SHUTDOWN_CLOSE_TIMEOUT_S),
     )
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(RedactTokens())
     runtime = app.state.runtime
     assert isinstance(runtime, ServerRuntime)
     return VizServer(config, runtime, on_started)

@@ -232,9 +232,9 @@ class Session:
         if event.hello.resume is None:
             return None
         old = self.clients.get(event.hello.resume.client_id)
-        if old is None or old.connected or old.token != event.token or now - old.left_at > RESUME_WINDOW_S:
+        if old is None or old.token != event.token or (not old.connected and now - old.left_at > RESUME_WINDOW_S):
             return None
-        return old
+        return old  # still connected: the client reconnected before we noticed it left; the new connection wins
 
     def _forget_departed(self, now: float) -> None:
         gone = [cid for cid, c in self.clients.items() if not c.connected and now - c.left_at > RESUME_WINDOW_S]

@@ -49,6 +49,7 @@ from vizserver.streaming.series import SeriesLoader
 from vizserver.streaming.streamer import Streamer
 
 CLIENT_ID_BYTES = 9
+NORMAL_CLOSURE = 1000
 
 
 @dataclass(slots=True)
@@ -104,19 +105,26 @@ class SessionHub:
         first = effects[0]
         assert isinstance(first, Accepted | Refused)
         if isinstance(first, Accepted):
+            replaced = self.links.get(first.client_id)
+            if replaced is not None:  # a resume while the old connection still looked alive
+                self._counters.absorb(replaced.outbox)
+                replaced.request_close(NORMAL_CLOSURE, "replaced by a newer connection of this client")
             self.links[first.client_id] = link
             self._outboxes[first.client_id] = link.outbox
+            self.streamer.forget(first.client_id)
             self._dispatch(effects[1:])
         return first
 
     def receive(self, client_id: str, message: Subscribe | PlaybackRequest | KeyframeRequest | Ping | Hello) -> None:
         self._apply(Received(client_id, message))
 
-    def disconnect(self, client_id: str) -> None:
-        link = self.links.pop(client_id, None)
+    def disconnect(self, client_id: str, link: ClientLink) -> None:
+        """The connection of ``link`` ended; nothing happens if a resumed connection replaced it."""
+        if self.links.get(client_id) is not link:
+            return
+        del self.links[client_id]
         self._outboxes.pop(client_id, None)
-        if link is not None:
-            self._counters.absorb(link.outbox)
+        self._counters.absorb(link.outbox)
         self._apply(Disconnect(client_id))
 
     def add_objects(self, objects: tuple[StreamObject, ...]) -> None:

@@ -67,6 +67,11 @@ class Streamer:
         self._given.get(key, set()).discard(client_id)
         self._kick.set()
 
+    def forget(self, client_id: str) -> None:
+        """``client_id`` has a new, empty outbox (it connected or resumed): it needs every current frame again."""
+        for given in self._given.values():
+            given.discard(client_id)
+
     async def run(self) -> None:
         while True:
             self._kick.clear()

@@ -62,7 +62,7 @@ async def serve_websocket(ws: WebSocket, hub: SessionHub | None, token: str | No
         if writer not in done and link.close_request is not None:  # the writer sends what is queued, then closes
             await asyncio.wait({writer}, timeout=stall_timeout_s + CLOSE_TIMEOUT_S)
     finally:
-        hub.disconnect(client_id)
+        hub.disconnect(client_id, link)
         for task in (reader, writer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):

@@ -50,8 +50,8 @@ def convert_upload(upload_id: str, path: str, name: str, cache_dir: str) -> Conv
         loaded = read_upload(Path(path))
         style = ObjectStyle(name=PurePosixPath(name).stem or name, first_field_by_default=True)
         objects, _ = build_objects(loaded, style, AssetStore(Path(cache_dir)), 0, report)
-    except VizServerError as exc:
-        return Failed(str(exc))
+    except VizServerError as exc:  # readers name the stored file; the user knows it by their own name
+        return Failed(str(exc).replace(Path(path).name, name))
     except MemoryError:
         return Failed(f"{name}: converting it needs more memory than this server has")
     if not objects:
