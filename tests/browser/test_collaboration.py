@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import pyvista as pv
 from fixtures.browser import canvas_pixels, changed_fraction, join_url, session_url, state, wait_ready, wait_state
 from fixtures.server import LiveServer
 from playwright.sync_api import Page
+
+from vizserver.server.settings import LOD_MIN_TRIANGLES
 
 pytestmark = pytest.mark.browser
 
@@ -52,11 +55,31 @@ def test_upload_in_one_page_appears_in_the_other(pair: OpenPair, tmp_path: Path)
     assert changed_fraction(before, canvas_pixels(b)) > 0.05, "the uploaded mesh does not show in page B"
 
 
-def test_bad_upload_shows_the_error_and_changes_nothing(pair: OpenPair, tmp_path: Path) -> None:
+def drop_file(page: Page, name: str, data: bytes) -> None:
+    """Drag a file over the view (the drop overlay must show) and drop it, as a person would."""
+    page.evaluate(
+        """([name, b64]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          window.dropped = new DataTransfer();
+          window.dropped.items.add(new File([bytes], name));
+          const init = { bubbles: true, cancelable: true, dataTransfer: window.dropped };
+          const view = document.getElementById('viewport');
+          view.dispatchEvent(new DragEvent('dragenter', init));
+          view.dispatchEvent(new DragEvent('dragover', init));
+        }""",
+        [name, base64.b64encode(data).decode()],
+    )
+    page.locator("#drop-overlay").wait_for(state="visible")
+    page.evaluate(
+        """() => document.getElementById('viewport').dispatchEvent(
+          new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: window.dropped }))"""
+    )
+    page.locator("#drop-overlay").wait_for(state="hidden")
+
+
+def test_bad_upload_shows_the_error_and_changes_nothing(pair: OpenPair) -> None:
     a, b = pair()
-    broken = tmp_path / "broken.stl"
-    broken.write_bytes(b"solid broken\n  facet normal this is not a number\nendsolid\n")
-    a.set_input_files("#upload-input", str(broken))
+    drop_file(a, "broken.stl", b"solid broken\n  facet normal this is not a number\nendsolid\n")
     failed = a.locator(".upload-row.failed")
     failed.wait_for(timeout=60_000)
     assert "broken.stl" in failed.inner_text()
@@ -99,3 +122,31 @@ def test_reconnects_and_resumes_after_the_link_drops(
     page.focus("#time-slider")
     page.keyboard.press("End")
     wait_state(page, "s.objects[0].frameStep === 4")
+
+
+def test_big_upload_shows_its_coarse_level_first(
+    browser_server: LiveServer,
+    new_session: Callable[[], dict[str, Any]],
+    open_page: Callable[..., Page],
+    tmp_path: Path,
+) -> None:
+    """A mesh over the LOD threshold gets coarser levels; the page draws the coarsest before the full one."""
+    page = open_page(session_url(browser_server, new_session()))
+    wait_ready(page)
+    page.evaluate(
+        "() => { window.assetRequests = []; new PerformanceObserver((list) => { for (const e of list.getEntries())"
+        " if (e.name.includes('/assets/')) window.assetRequests.push(new URL(e.name).pathname); })"
+        ".observe({ type: 'resource', buffered: false }); }"
+    )
+    big = tmp_path / "big_sphere.stl"
+    sphere = pv.Sphere(radius=0.6, center=(0.5, 0.5, 0.5), theta_resolution=400, phi_resolution=300)
+    assert sphere.n_cells > LOD_MIN_TRIANGLES
+    sphere.save(big)
+    page.set_input_files("#upload-input", str(big))
+    wait_state(page, "s.objects.length === 3 && s.objects[2].level === 'full'", timeout=120_000)
+    obj = state(page)["objects"][2]
+    assert obj["lods"], "the server listed no coarser level for a mesh over the threshold"
+    assert obj["levels"] == ["lod", "full"]
+    page.wait_for_function(f"() => window.assetRequests.includes({obj['asset']!r})")
+    requests = page.evaluate("() => window.assetRequests")
+    assert requests.index(obj["lods"][0]) < requests.index(obj["asset"]), requests

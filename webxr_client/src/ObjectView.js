@@ -40,6 +40,8 @@ export class ObjectView {
     this.display = null;
     /** 'none' | 'lod' | 'full' | 'failed' */
     this.level = 'none';
+    /** Every level shown so far, in order (a big mesh: ['lod', 'full']). */
+    this.levels = [];
     this.parts = [];
     this.root = null;
     /** The (field id) whose frame the stream attributes hold, or null. */
@@ -107,6 +109,7 @@ export class ObjectView {
       disposeTree(old);
     }
     this.level = level;
+    this.levels.push(level);
     this.group.updateMatrixWorld(true);
     this.bounds.setFromObject(this.root);
     this.streamField = null;
