@@ -28,6 +28,8 @@ UPLOAD_LIMIT = 2_000_000
 STALL_S = 2.0
 RSS_GROWTH_BOUND = 40 << 20
 """A stalled client may cost the server at most this much memory while frames keep flowing."""
+PING_BOUND_S = 0.5
+"""Round trip of a ping while the server streams at full speed (it is ~ms when the loop never blocks)."""
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +129,10 @@ def test_stalled_client_is_dropped_memory_stays_flat_and_others_keep_streaming(s
             assert peak - rss_before < RSS_GROWTH_BOUND, f"RSS grew {(peak - rss_before) >> 20} MiB"
             for _ in range(5):
                 await watcher.frame(field=noise)
+            started = time.monotonic()  # the event loop answers at once while it streams at full speed
+            await watcher.send({"type": "ping", "t": 1.0})
+            await watcher.message("pong")
+            assert time.monotonic() - started < PING_BOUND_S
         finally:
             stalled.close()
         metrics = await asyncio.to_thread(http, f"{server.url}/metrics")
