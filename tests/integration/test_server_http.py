@@ -90,6 +90,8 @@ def test_create_session_on_another_scene_of_the_folder(server: LiveServer) -> No
     assert asyncio.run(scene_title()) == "Other one"
     assert post_json(f"{server.url}/api/sessions", {"scene": "../etc/passwd"}).status == 404
     assert post_json(f"{server.url}/api/sessions", {"scene": "missing"}).status == 404
+    broken = post_json(f"{server.url}/api/sessions", {"scene": "broken"})
+    assert broken.status == 422 and broken.json()["detail"].startswith("broken.yaml: ")
 
 
 def test_asset_is_immutable_with_etag_304_and_ranges(server: LiveServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,7 +30,7 @@ async def health(request: Request) -> dict[str, Any]:
 async def scenes(request: Request) -> dict[str, Any]:
     """Scene files in the served scene's folder (by name, with titles); ``served`` marks the one being served."""
     served = runtime_of(request).settings.scene
-    entries = list_scenes(served)
+    entries = await asyncio.to_thread(list_scenes, served)
     return {
         "served": served.stem,
         "scenes": [

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
-from vizserver.errors import LimitExceededError
+from vizserver.errors import LimitExceededError, VizServerError
 from vizserver.scenes.listing import find_scene
 from vizserver.server.runtime import ServerRuntime, runtime_of
 from vizserver.sessions.registry import MAX_MEMBER_NAME_CHARS
@@ -56,7 +56,10 @@ async def create_session(request: Request, body: CreateSession | None = None) ->
         if found is None:
             raise HTTPException(404, f"no scene named {body.scene!r} (see GET /api/scenes)")
         path = found
-    scene = await runtime.scene(path)
+    try:
+        scene = await runtime.scene(path)
+    except VizServerError as exc:  # a scene file of the folder that does not build: say why
+        raise HTTPException(422, str(exc)) from exc
     try:
         created = runtime.create_session(scene)
     except LimitExceededError as exc:
