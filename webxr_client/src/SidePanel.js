@@ -25,6 +25,7 @@ export class SidePanel {
 
   setTitle(title) {
     this.title.textContent = title || 'vizserver';
+    this.title.title = title || '';
     document.title = title ? `${title} · vizserver` : 'vizserver';
   }
 

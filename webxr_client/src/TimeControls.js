@@ -82,7 +82,7 @@ export class TimeControls {
     Object.assign(this.state, state);
     const { playing, step, steps, speed, loop } = this.state;
     this.element.classList.toggle('disabled', steps <= 1);
-    this.play.disabled = this.slider.disabled = steps <= 1;
+    this.play.disabled = this.slider.disabled = this.speed.disabled = this.loop.disabled = steps <= 1;
     this.play.textContent = playing ? '❚❚' : '▶';
     this.play.title = playing ? 'Pause' : 'Play';
     this.play.dataset.playing = String(playing);
