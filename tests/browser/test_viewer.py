@@ -93,6 +93,11 @@ def test_field_colormap_and_range_change_the_colours(page: Page) -> None:
     wait_state(page, "s.objects[0].range[1] > 1")
     assert changed_fraction(grey, canvas_pixels(page)) < CHANGED / 4, "reset did not restore the colours"
 
+    page.select_option("#colormap-select", "categorical")
+    wait_state(page, "s.objects[0].colormap === 'categorical'")
+    assert changed_fraction(grey, canvas_pixels(page)) > CHANGED, "label colours look like the grey scale"
+    assert page.is_disabled("#range-min"), "a label map has no range to edit"
+
 
 def test_time_slider_shows_another_step(page: Page) -> None:
     only_wave(page)
