@@ -130,7 +130,12 @@ def test_unknown_or_malformed_asset_names_are_404(server: LiveServer, name: str)
 
 
 def test_metrics_expose_the_counters(server: LiveServer) -> None:
-    asset_of(server)  # at least one client came and went
+    async def one_frame() -> None:  # a client that got a frame, then left
+        client = await Client.open(ws_url(server, server.default_session()))
+        await client.frame()
+        await client.close()
+
+    asyncio.run(one_frame())
     answer = http(f"{server.url}/metrics")
     assert answer.status == 200 and answer.headers["content-type"].startswith("text/plain")
     text = answer.body.decode()

@@ -59,8 +59,8 @@ def static_object(object_id: int = 0) -> StreamObject:
 
 
 def make_registry() -> SessionRegistry:
-    numbers = count()
-    return SessionRegistry(new_secret=lambda n: f"secret{next(numbers)}", new_code=lambda: "ABCDEF")
+    numbers, codes = count(), iter(["ABCDEF", "ABCDEF", "GHJKLM", "NPQRST"])  # a clash is drawn again
+    return SessionRegistry(new_secret=lambda n: f"secret{next(numbers)}", new_code=lambda: next(codes))
 
 
 def hello(resume: str | None = None) -> Hello:
@@ -165,3 +165,15 @@ def test_bad_message_window_counts_within_the_window_only() -> None:
     assert window.record(2.0)
     slow = BadMessageWindow(limit=3, window_s=10.0)
     assert not any(slow.record(t) for t in (0.0, 6.0, 12.0, 18.0))
+
+
+def test_idle_sessions_are_pruned_but_not_the_kept_one() -> None:
+    reg = make_registry()
+    kept = reg.create(BuiltScene("t", (static_object(),)), now=0.0).session
+    idle = reg.create(BuiltScene("t", (static_object(),)), now=0.0).session
+    busy = reg.create(BuiltScene("t", (static_object(),)), now=0.0)
+    assert [kept.join_code, idle.join_code, busy.session.join_code] == ["ABCDEF", "GHJKLM", "NPQRST"]
+    busy.session.apply(Connect("c", busy.host.token, hello()), 1.0)
+    later = settings.SESSION_IDLE_TTL_S + 10.0
+    assert reg.prune(later, keep=kept.id) == [idle.id]
+    assert reg.get(kept.id) is kept and reg.get(busy.session.id) is busy.session and reg.get(idle.id) is None

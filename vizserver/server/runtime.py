@@ -86,7 +86,11 @@ class ServerRuntime:
             return build.scene
 
     def create_session(self, scene: BuiltScene) -> Created:
-        created = self.registry.create(scene, time.monotonic())
+        now = time.monotonic()
+        for gone in self.registry.prune(now, keep=self.default_session_id):
+            hub = self.hubs.pop(gone)
+            self.spawn(hub.stop())
+        created = self.registry.create(scene, now)
         hub = SessionHub(created.session, self.loader, self.counters)
         hub.start()
         self.hubs[created.session.id] = hub

@@ -28,6 +28,9 @@ MAX_CLIENTS_PER_SESSION = 64
 MAX_TOKENS_PER_SESSION = 1024
 """Tokens one session remembers; beyond it the oldest token with no connected client is forgotten."""
 
+SESSION_IDLE_TTL_S = 24 * 3600.0
+"""A session (other than the default one) with nobody connected for this long is forgotten."""
+
 JOIN_CODE_TTL_S = 24 * 3600.0
 """A session's join code works for this long after the session is created."""
 

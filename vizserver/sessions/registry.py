@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from vizserver.errors import LimitExceededError
 from vizserver.scenes.objects import BuiltScene
-from vizserver.server.settings import JOIN_CODE_TTL_S, MAX_SESSIONS
+from vizserver.server.settings import JOIN_CODE_TTL_S, MAX_SESSIONS, SESSION_IDLE_TTL_S
 from vizserver.sessions.session import Member, Role, Session
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -63,6 +63,16 @@ class SessionRegistry:
         self._sessions[session_id] = session
         host = session.add_member(self._new_secret(TOKEN_BYTES), "host", "host", now)
         return Created(session, host)
+
+    def prune(self, now: float, keep: str) -> list[str]:
+        """Forget sessions (except ``keep``) nobody has been connected to for ``SESSION_IDLE_TTL_S``; their ids."""
+        gone = []
+        for session in list(self._sessions.values()):
+            idle = session.idle_since()
+            if session.id != keep and idle is not None and now - idle > SESSION_IDLE_TTL_S:
+                del self._sessions[session.id]
+                gone.append(session.id)
+        return gone
 
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)

@@ -188,6 +188,12 @@ class Session:
     def member(self, token: str | None) -> Member | None:
         return self.members.get(token) if token else None
 
+    def idle_since(self) -> float | None:
+        """When the last client left (or the session was created); ``None`` while someone is connected."""
+        if self.connected:
+            return None
+        return max((c.left_at for c in self.clients.values()), default=self.created)
+
     @property
     def connected(self) -> list[ClientState]:
         return [c for c in self.clients.values() if c.connected]
