@@ -75,7 +75,10 @@ class Streamer:
     async def run(self) -> None:
         while True:
             self._kick.clear()
-            await self.deliver()
+            try:
+                await self.deliver()
+            except Exception:  # a bug must not end streaming for the whole session: log it, go on next round
+                log.exception("session %s: frame round failed", self._session.id)
             due = self._session.playback.next_step_time(self._clock())
             timeout = None if due is None else max(0.0, due - self._clock())
             with contextlib.suppress(TimeoutError):
