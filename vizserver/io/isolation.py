@@ -30,7 +30,7 @@ _START_LOCK = threading.Lock()
 
 
 @contextmanager
-def _main_script_hidden() -> Iterator[None]:
+def main_script_hidden() -> Iterator[None]:
     """Start children without the parent's main script.
 
     multiprocessing re-runs the parent's ``__main__`` file in every forkserver child, in case the
@@ -71,7 +71,7 @@ def run_isolated(read_function: ReadFunction, path: Path) -> Scene:
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     settings = {k: v for k, v in os.environ.items() if k.startswith(SETTINGS_PREFIX)}
     process = _CONTEXT.Process(target=_child, args=(read_function, path, memory, settings, sender), daemon=True)
-    with _main_script_hidden():
+    with main_script_hidden():
         process.start()
     sender.close()
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vizserver.config import SETTINGS_PREFIX
-from vizserver.io.isolation import _main_script_hidden
+from vizserver.io.isolation import main_script_hidden
 from vizserver.uploads.worker import Converted, Failed, convert_upload, init_worker
 
 log = logging.getLogger("vizserver.uploads")
@@ -59,7 +59,7 @@ class UploadManager:
         try:
             if self._pool is None:
                 self._pool = self._make_pool()
-            with _main_script_hidden():  # workers must not re-run `python -m vizserver`
+            with main_script_hidden():  # workers must not re-run `python -m vizserver`
                 future = self._pool.submit(convert_upload, upload_id, str(path), name, str(self._cache_dir))
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
