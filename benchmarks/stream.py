@@ -222,6 +222,35 @@ def float32_bytes_per_vertex(frames: np.ndarray) -> float:
     return float(np.mean(sizes)) / frames.shape[1]
 
 
+def first_coloured_frame(folder: Path, triangles: int) -> tuple[float, dict[str, Any]]:
+    """Milliseconds from navigation start to the first drawn, field-coloured scene in headless Chromium."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from convert import surface_with_field, write_ply
+    from fixtures.browser import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    write_ply(folder / "big.ply", *surface_with_field(triangles))
+    scene = folder / "big.yaml"
+    scene.write_text("title: first frame\nobjects:\n  - name: big\n    source: big.ply\n    field: activation\n")
+    cache = folder / "big-cache"
+    proc, base = start_server(scene, cache)  # the first start converts and fills the cache
+    proc.terminate()
+    proc.wait(timeout=30)
+    proc, base = start_server(scene, cache)  # a warm server, as a user meets it
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(base + "/")
+            shown = float(page.evaluate("window.vizserver.ready.then(() => performance.now())"))
+            state: dict[str, Any] = page.evaluate("window.vizserver.state()")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return shown, state
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10k vertices, 1 and 10 clients, short windows")
@@ -252,6 +281,9 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+        triangles = 200_000 if args.quick else 1_000_000
+        shown, _ = first_coloured_frame(folder, triangles)
+        emit(f"page_{triangles // 1000}k_triangles", "first_coloured_frame", shown, "ms")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ def test_handshake_gives_welcome_scene_and_playback(server: LiveServer) -> None:
             assert http(server.url + obj["asset"]).status == 200
         playback = await client.message("playback")
         assert playback["steps"] == STEPS and playback["playing"] is False
+        # frames are compressed once for everyone; per-connection deflate would redo it per client
+        assert client.ws.response is not None
+        assert "permessage-deflate" not in client.ws.response.headers.get("Sec-WebSocket-Extensions", "")
         await client.close()
 
     asyncio.run(scenario())

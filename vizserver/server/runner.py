@@ -74,6 +74,9 @@ def make_server(
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=WS_MAX_MESSAGE_BYTES,
+        # Frames are quantized and zstd-compressed once for every client; permessage-deflate would
+        # compress each copy again per connection (it was the server's whole CPU with 10 clients).
+        ws_per_message_deflate=False,
         log_level=log_level,
         lifespan="on",
         timeout_graceful_shutdown=round(SHUTDOWN_CLOSE_TIMEOUT_S),
