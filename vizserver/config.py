@@ -78,6 +78,13 @@ PLAYBACK_MIN_SPEED = 0.05
 PLAYBACK_MAX_SPEED = 16.0
 """Fastest playback speed a client may ask for."""
 
+PLAYBACK_LEAD_S = 0.25
+"""While playing, frames are sent for the step that will be shown this long from now (at least one step
+ahead), so they reach clients before their display time; clients present them by the session clock."""
+
+PLAYBACK_LEAD_MAX_STEPS = 16
+"""The most steps ahead a frame is sent (fast playback); the client's step buffer holds twice this."""
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

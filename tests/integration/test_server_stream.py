@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,13 +16,14 @@ from fixtures.server import (
     Client,
     LiveServer,
     http,
+    post_json,
     settings_for,
     start_thread_server,
     write_scene,
     ws_url,
 )
 
-from vizserver.config import BAD_MESSAGE_LIMIT
+from vizserver.config import BAD_MESSAGE_LIMIT, PLAYBACK_LEAD_S
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +118,45 @@ def test_several_clients_see_the_same_step_after_seek_and_play(server: LiveServe
             await c.frame(object=wave_id, step=2)
         for c in clients:
             await c.close()
+
+    asyncio.run(scenario())
+
+
+def test_playing_sends_frames_ahead_of_their_step_and_seeks_show_at_once(server: LiveServer) -> None:
+    """While playing, frames carry a step a lead ahead of the session's; a seek still sends its own step first."""
+    body = post_json(f"{server.url}/api/sessions", {}).json()  # a session of its own: nobody else moves it
+    session = {"session_id": body["session_id"], "token": body["host_token"]}
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(server, session))
+        wave_id = scene_of(await client.message("scene"))["wave"]["id"]
+        paused = await client.message("playback")
+        assert paused["playing"] is False and paused["step"] == 0
+        await client.frame(object=wave_id, step=0)
+        rate = paused["fps"]  # steps per second at speed 1
+        lead = max(round(PLAYBACK_LEAD_S * rate), 1)
+        assert lead >= 2 and lead + 1 < STEPS  # else this test could not tell ahead from current
+        sent = time.monotonic()
+        await client.send({"type": "playback", "playing": True, "speed": 1.0, "loop": False})
+        await client.message("playback", playing=True)
+        client.frames.clear()
+        first = await client.frame(object=wave_id)
+        assert first.header.step >= lead  # step 0 is showing; the next frame is the one due a lead later
+        arrivals = [(first, time.monotonic())]
+        while arrivals[-1][0].header.step < STEPS - 1:
+            arrivals.append((await client.frame(object=wave_id), time.monotonic()))
+        # the session's step at arrival is at most (arrival - request) * rate: some frame came before its step
+        assert any(f.header.step > (at - sent) * rate for f, at in arrivals)
+        await client.send({"type": "playback", "playing": False, "step": 1})
+        await client.message("playback", step=1, playing=False)
+        await client.frame(object=wave_id, step=1)
+        # a seek while playing slowly: the sought step itself comes first, not one a lead ahead
+        await client.send({"type": "playback", "playing": True, "step": 3, "speed": 0.05})
+        await client.message("playback", step=3, playing=True)
+        client.frames.clear()
+        assert (await client.frame(object=wave_id)).header.step == 3
+        await client.send({"type": "playback", "playing": False})
+        await client.close()
 
     asyncio.run(scenario())
 

@@ -5,7 +5,10 @@ One asyncio task per session. Each round it reads the playback step and the sess
 (reading the step and quantizing/compressing are CPU work), and puts the same :class:`FramePair`
 into the outbox of every subscriber that has not been given it yet; the outbox picks keyframe or
 delta per client. A client that joins or subscribes while playback is paused therefore still gets
-the current step. The loop sleeps until the next step is due or it is kicked (playback changed,
+the current step. While playing, the step encoded is the one due ``PLAYBACK_LEAD_S`` from now (at
+least one step ahead, see :func:`lead_step`), so frames arrive before their display time; the round
+right after a playback change (play, pause, seek, speed) sends the current step instead, so a seek
+shows at once. The loop sleeps until the next step is due or it is kicked (playback changed,
 someone subscribed, a keyframe was asked for).
 """
 
@@ -19,16 +22,28 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from vizserver.config import PLAYBACK_LEAD_MAX_STEPS, PLAYBACK_LEAD_S
 from vizserver.errors import VizServerError
 from vizserver.protocol.field_encoder import FieldEncoder, FramePair
 from vizserver.protocol.outbox import Outbox
 from vizserver.scenes.objects import StreamObject
+from vizserver.sessions.playback import Playback
 from vizserver.sessions.session import Session
 from vizserver.streaming.series import SeriesLoader
 
 log = logging.getLogger("vizserver.streaming")
 
 Key = tuple[int, int]
+
+
+def lead_step(playback: Playback, now: float) -> int:
+    """The step to send at ``now``: while playing, the one shown ``PLAYBACK_LEAD_S`` later (1 to
+    ``PLAYBACK_LEAD_MAX_STEPS`` steps ahead, wrapped or held at the end as playback does); else the current one."""
+    rate = playback.fps * playback.speed
+    if not playback.playing:
+        return playback.step_at(now)
+    steps = min(max(round(PLAYBACK_LEAD_S * rate), 1), PLAYBACK_LEAD_MAX_STEPS)
+    return playback.step_at(now + steps / rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,7 @@ class Streamer:
         self._latest: dict[Key, _Latest] = {}
         self._given: dict[Key, set[str]] = {}
         self._failed: set[tuple[Key, int]] = set()
+        self._seen: Playback | None = None  # the playback of the last round, to notice changes
         self.frames_encoded = 0
 
     def kick(self) -> None:
@@ -87,7 +103,11 @@ class Streamer:
     async def deliver(self) -> None:
         """One round: encode what changed, then offer each stream's latest frame to whoever lacks it."""
         session = self._session
-        step = session.playback.step_at(self._clock())
+        now = self._clock()
+        playback = session.playback
+        changed = playback is not self._seen
+        self._seen = playback
+        step = playback.step_at(now) if changed else lead_step(playback, now)
         streams = session.streams()
         jobs: list[tuple[Key, StreamObject, int]] = []
         for key in streams:
