@@ -111,12 +111,15 @@ def test_time_slider_shows_another_step(page: Page) -> None:
 
 def test_play_advances_through_the_steps_and_pause_stops(page: Page) -> None:
     page.evaluate(
-        "() => { window.seen = new Set(); window.watch = setInterval(() =>"
-        " window.seen.add(window.vizserver.state().objects[0].frameStep), 10); }"
+        "() => { window.seen = new Set(); window.buffered = 0; window.watch = setInterval(() => {"
+        " const o = window.vizserver.state().objects[0]; window.seen.add(o.frameStep);"
+        " window.buffered = Math.max(window.buffered, o.bufferedSteps); }, 10); }"
     )
     page.click("#play-button")
     wait_state(page, "s.playback.playing")
     page.wait_for_function("() => window.seen.size >= 3", timeout=30_000)
+    # frames come a lead ahead of their step: besides the one drawn, two later steps wait in the client's buffer
+    page.wait_for_function("() => window.buffered >= 3", timeout=30_000)
     assert page.get_attribute("#play-button", "data-playing") == "true"
     page.click("#play-button")
     wait_state(page, "!s.playback.playing")

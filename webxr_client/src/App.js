@@ -14,6 +14,7 @@ import { ServerApi } from './ServerApi.js';
 import { SidePanel } from './SidePanel.js';
 import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
+import { StepBuffer } from './StepBuffer.js';
 import { TimeControls } from './TimeControls.js';
 import { UploadDropZone } from './UploadDropZone.js';
 import { Viewer } from './Viewer.js';
@@ -46,6 +47,12 @@ export class App {
     this.session = null;
     this.revision = -1;
     this.playback = { playing: false, step: 0, time: 0, speed: 1, loop: true, steps: 0, fps: 0 };
+    /** performance.now() when the last `playback` message came: the session clock's origin here. */
+    this.playbackAt = performance.now();
+    /** Decoded frames by step, waiting for the session clock (object id -> field id -> StepBuffer). */
+    this.buffers = new Map();
+    /** The buffered track each view draws now, so a tick re-uploads nothing unchanged. */
+    this.shown = new WeakMap();
     this.framed = false;
     this.frameErrors = 0;
     this.uploadCount = 0;
@@ -65,6 +72,7 @@ export class App {
     this.overlay.className = 'viewport-overlay';
     root.append(this.viewport);
     this.viewer = new Viewer(this.viewport, { onRendered: () => this.prober.place() });
+    this.viewer.beforeTick = () => this.#present();
     this.viewport.append(this.overlay);
     this.prober = new Prober(this.viewer, this.overlay, () => [...this.views.values()]);
     this.#buildPanel();
@@ -123,6 +131,7 @@ export class App {
         range: v.display ? [v.display.lo, v.display.hi] : null,
         frameStep: v.frameStep,
         frameCount: v.frameCount,
+        bufferedSteps: this.buffers.get(v.id)?.get(v.activeFieldId)?.size ?? 0,
         error: v.error,
       })),
     };
@@ -164,7 +173,10 @@ export class App {
   #onWelcome(welcome, resumed) {
     this.welcomes += 1;
     this.resumed = resumed;
-    if (!resumed) this.decoder.reset();
+    if (!resumed) {
+      this.decoder.reset();
+      this.buffers.clear();
+    }
     this.panel.showMessage('');
     this.role = welcome.role;
   }
@@ -176,6 +188,8 @@ export class App {
         break;
       case 'playback':
         Object.assign(this.playback, message);
+        this.playbackAt = performance.now();
+        this.#present();
         this.timeControls.update(message);
         break;
       case 'upload':
@@ -203,9 +217,39 @@ export class App {
       return;
     }
     if (result.kind !== 'frame') return;
-    const view = this.views.get(result.track.object);
-    if (view && view.applyTrack(result.track) && this.prober.probe?.view === view) this.prober.refresh();
-    this.viewer.requestRender();
+    const { track } = result; // decoded in arrival order (deltas need it); shown when its step is due
+    let fields = this.buffers.get(track.object);
+    if (!fields) this.buffers.set(track.object, (fields = new Map()));
+    let buffer = fields.get(track.field);
+    if (!buffer) fields.set(track.field, (buffer = new StepBuffer()));
+    buffer.put(track.step, track.snapshot());
+    this.#present();
+  }
+
+  /** The session's step now: the last `playback` message's step moved on by the time since (docs/protocol.md). */
+  #sessionStep() {
+    const p = this.playback;
+    if (!p.playing || !(p.steps > 1) || !(p.fps > 0)) return p.step;
+    const step = Math.floor(p.step + ((performance.now() - this.playbackAt) / 1000) * p.fps * p.speed + 1e-6);
+    return p.loop ? step % p.steps : Math.min(step, p.steps - 1);
+  }
+
+  /** Draw, per object, the buffered frame of the session's step (or the latest before it). Runs every tick. */
+  #present() {
+    const step = this.#sessionStep();
+    const period = this.playback.playing && this.playback.loop ? this.playback.steps : 0;
+    for (const view of this.views.values()) {
+      const buffer = this.buffers.get(view.id)?.get(view.activeFieldId);
+      if (!buffer || buffer.size === 0) continue;
+      const wanted = Math.min(step, (view.info.time?.steps ?? 1) - 1);
+      let at = buffer.at(wanted, period);
+      if (at < 0 && view.frameStep === null) at = buffer.next(wanted, period); // nothing drawn yet: the nearest
+      const track = at < 0 ? undefined : buffer.value(at);
+      if (track === undefined || (this.shown.get(view) === track && view.frameStep !== null)) continue;
+      this.shown.set(view, track);
+      if (view.applyTrack(track) && this.prober.probe?.view === view) this.prober.refresh();
+      this.viewer.requestRender();
+    }
   }
 
   #onScene(message) {
@@ -219,6 +263,7 @@ export class App {
         view.dispose();
         this.views.delete(id);
         this.decoder.forgetObject(id);
+        this.buffers.delete(id);
         if (this.prober.probe?.view === view) this.prober.clear();
       }
     }

@@ -59,6 +59,13 @@ export class FieldTrack {
     return this.min + code * this.stepSize;
   }
 
+  /** A copy that later frames leave alone (its own codes), to keep one decoded step for later. */
+  snapshot() {
+    const copy = Object.assign(new FieldTrack(this.object, this.field), this);
+    copy.codes = this.codes ? this.codes.slice() : null;
+    return copy;
+  }
+
   /** Every value as float32 (NaN for no data), written into `out` when it is large enough. */
   toValues(out = null) {
     const values = out && out.length >= this.count ? out : new Float32Array(this.count);

@@ -60,6 +60,8 @@ export class Viewer {
     this.clipPlanes = [];
     this.needsRender = true;
     this.frames = 0;
+    /** Called once per animation frame before rendering (the app presents buffered frames). */
+    this.beforeTick = null;
 
     this.resizeObserver = new ResizeObserver(() => this.#resize());
     this.resizeObserver.observe(container);
@@ -166,6 +168,7 @@ export class Viewer {
   }
 
   #tick() {
+    if (this.beforeTick) this.beforeTick();
     if (this.controls.update()) this.needsRender = true;
     if (!this.needsRender) return;
     this.needsRender = false;
