@@ -1,0 +1,121 @@
+"""What every twin is: a typed parameter schema, reset/step/set_params/probe, actions, output fields.
+
+Twins are pure computation on arrays (numpy/scipy, float64 inside); they never touch sockets,
+files or clocks. A runner (later) hosts one in a worker process and streams its output fields.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from vizserver.errors import InputError
+
+ParamType = Literal["float", "int", "bool", "choice"]
+ParamValue = float | int | bool | str
+
+
+class ParameterError(InputError):
+    """A parameter change was refused: unknown name, wrong type or out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One steerable parameter; the client builds its control from this."""
+
+    name: str
+    type: ParamType
+    default: ParamValue
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+    def validate(self, value: object) -> ParamValue:
+        """``value`` as this parameter's type, or :class:`ParameterError` saying why not."""
+        if self.type == "bool":
+            if not isinstance(value, bool):
+                raise ParameterError(f"{self.name}: expected true or false, got {value!r}")
+            return value
+        if self.type == "choice":
+            if value not in self.choices:
+                raise ParameterError(f"{self.name}: {value!r} is not one of {list(self.choices)}")
+            return str(value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise ParameterError(f"{self.name}: expected a finite number, got {value!r}")
+        if self.type == "int" and int(value) != value:
+            raise ParameterError(f"{self.name}: expected a whole number, got {value!r}")
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            unit = f" {self.unit}" if self.unit else ""
+            raise ParameterError(f"{self.name}: {value}{unit} is outside [{self.minimum}, {self.maximum}]")
+        return int(value) if self.type == "int" else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something a user does at a point: "pace here", "place scar", "apply dose"."""
+
+    name: str
+    description: str = ""
+    needs_point: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    parameters: tuple[Parameter, ...]
+    actions: tuple[Action, ...] = ()
+    outputs: tuple[str, ...] = ()
+    """Names of the point fields :meth:`Twin.fields` returns."""
+    units: Mapping[str, str] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, ParamValue]:
+        return {p.name: p.default for p in self.parameters}
+
+    def validate(self, partial: Mapping[str, object]) -> dict[str, ParamValue]:
+        """Every entry checked; an unknown name or a bad value refuses the whole change."""
+        known = {p.name: p for p in self.parameters}
+        unknown = sorted(set(partial) - set(known))
+        if unknown:
+            raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return {name: known[name].validate(value) for name, value in partial.items()}
+
+
+class Twin(ABC):
+    """A live model. Time is in the twin's own unit (ms for the heart, days for the tumour)."""
+
+    schema: Schema
+
+    @abstractmethod
+    def reset(self, params: Mapping[str, object] | None = None) -> None:
+        """Back to the initial state with ``params`` (validated; missing ones take defaults)."""
+
+    @abstractmethod
+    def step(self, dt: float) -> None:
+        """Advance the simulation by ``dt`` (may take several internal steps)."""
+
+    @abstractmethod
+    def set_params(self, partial: Mapping[str, object]) -> None:
+        """Change some parameters while running (validated against the schema)."""
+
+    @abstractmethod
+    def act(self, action: str, point: npt.NDArray[np.float64] | None = None) -> None:
+        """Perform one of ``schema.actions`` (at ``point``, in the mesh's coordinates)."""
+
+    @abstractmethod
+    def fields(self) -> dict[str, npt.NDArray[np.float32]]:
+        """The current output fields, one value per mesh point, float32."""
+
+    @abstractmethod
+    def probe(self, point: npt.NDArray[np.float64]) -> dict[str, float]:
+        """Output values at the mesh point nearest ``point``."""
+
+    @property
+    @abstractmethod
+    def time(self) -> float:
+        """Simulated time so far."""
