@@ -8,9 +8,9 @@ import pytest
 
 from vizserver.errors import VizServerError
 from vizserver.model import Volume
-from vizserver.twins.base import ParameterError
+from vizserver.twins.base import ParameterError, TwinBlowUpError
 from vizserver.twins.brain import CSF, GREY, WHITE, brain_labels
-from vizserver.twins.tumour import TumourTwin, TwinBlowUpError, fraction_day, survival_fraction
+from vizserver.twins.tumour import TumourTwin, fraction_day, survival_fraction
 
 
 def _box(shape: tuple[int, int, int], label: int, spacing: float) -> Volume:

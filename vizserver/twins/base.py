@@ -14,10 +14,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from vizserver.errors import InputError
+from vizserver.errors import InputError, VizServerError
 
 ParamType = Literal["float", "int", "bool", "choice"]
 ParamValue = float | int | bool | str
+
+
+class TwinBlowUpError(VizServerError):
+    """A twin's state became non-finite (NaN or inf); the runner resets the twin with this message."""
 
 
 class ParameterError(InputError):

@@ -29,16 +29,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import map_coordinates
 
-from vizserver.errors import InvalidGeometryError, VizServerError
+from vizserver.errors import InvalidGeometryError
 from vizserver.geometry.isosurface import iso_surface, label_surfaces
 from vizserver.model import Mesh, Volume
-from vizserver.twins.base import Action, Parameter, ParameterError, ParamValue, Schema, Twin
+from vizserver.twins.base import Action, Parameter, ParameterError, ParamValue, Schema, Twin, TwinBlowUpError
 from vizserver.twins.brain import GREY, WHITE, brain_labels
-
-
-class TwinBlowUpError(VizServerError):
-    """A twin's state became non-finite (NaN or inf); the runner resets it with this message."""
-
 
 STABILITY = 0.9
 """Fraction of the explicit stability limit ``h^2 / (6 D_max)`` used as the internal time step."""
