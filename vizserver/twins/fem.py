@@ -60,8 +60,8 @@ def tet_geometry(points: npt.ArrayLike, tets: npt.ArrayLike) -> TetGeometry:
 
 def lumped_mass(geo: TetGeometry) -> FloatArray:
     """``(n,)``: each point's share (a quarter per element) of the volume around it."""
-    mass: FloatArray = np.bincount(geo.tets.ravel(), weights=np.repeat(geo.volumes / 4.0, 4), minlength=geo.n_points)
-    return mass.astype(np.float64)
+    mass = np.bincount(geo.tets.ravel(), weights=np.repeat(geo.volumes / 4.0, 4), minlength=geo.n_points)
+    return np.asarray(mass, dtype=np.float64)
 
 
 def stiffness(
