@@ -10,8 +10,8 @@ from scipy.stats import spearmanr
 from vizserver.anatomy.lv import lv_tetra
 from vizserver.errors import VizServerError
 from vizserver.model import UnstructuredMesh
-from vizserver.twins.base import ParameterError
-from vizserver.twins.cardiac import CardiacTwin, TwinBlowUpError
+from vizserver.twins.base import ParameterError, TwinBlowUpError
+from vizserver.twins.cardiac import CardiacTwin
 from vizserver.vtk_bridge import grid_to_unstructured
 
 LENGTH, WIDTH, HEIGHT = 20.0, 2.0, 1.0

@@ -32,9 +32,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from scipy.spatial import cKDTree
 
-from vizserver.errors import InvalidGeometryError, VizServerError
+from vizserver.errors import InvalidGeometryError
 from vizserver.model import UnstructuredMesh
-from vizserver.twins.base import Action, Parameter, ParamValue, Schema, Twin
+from vizserver.twins.base import Action, Parameter, ParamValue, Schema, Twin, TwinBlowUpError
 from vizserver.twins.fem import TetGeometry, lumped_mass, stiffness, tet_geometry, unit_fibres
 
 FloatArray = npt.NDArray[np.float64]
@@ -81,10 +81,6 @@ SCHEMA = Schema(
     outputs=("vm", "activation_time"),
     units={"vm": "mV", "activation_time": "ms"},
 )
-
-
-class TwinBlowUpError(VizServerError):
-    """The simulation state became non-finite (NaN/inf); the twin must be reset."""
 
 
 class CardiacTwin(Twin):
