@@ -90,6 +90,21 @@ class Schema:
         return {name: known[name].validate(value) for name, value in partial.items()}
 
 
+    def action_point(self, action: str, point: object) -> npt.NDArray[np.float64] | None:
+        """Check an action request: a known name, and a finite 3D point where one is needed or given."""
+        known = {a.name: a for a in self.actions}
+        if action not in known:
+            raise ParameterError(f"unknown action {action!r}; known: {', '.join(known)}")
+        if point is None:
+            if known[action].needs_point:
+                raise ParameterError(f"{action}: needs a point")
+            return None
+        p = np.asarray(point, dtype=np.float64)
+        if p.size != 3 or not np.all(np.isfinite(p)):
+            raise ParameterError(f"{action}: needs a finite 3D point, got {point!r}")
+        return p.reshape(3)
+
+
 class Twin(ABC):
     """A live model. Time is in the twin's own unit (ms for the heart, days for the tumour)."""
 

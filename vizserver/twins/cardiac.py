@@ -142,16 +142,12 @@ class CardiacTwin(Twin):
             self._rebuild_diffusion()
 
     def act(self, action: str, point: npt.NDArray[np.float64] | None = None) -> None:
+        p = self.schema.action_point(action, point)
         if action == "clear scar":
             self.scar[:] = False
             self._rebuild_diffusion()
             return
-        if action not in ("pace here", "place scar"):
-            known = ", ".join(a.name for a in self.schema.actions)
-            raise InvalidGeometryError(f"unknown action {action!r}; known: {known}")
-        if point is None or np.asarray(point).size != 3 or not np.all(np.isfinite(point)):
-            raise InvalidGeometryError(f"{action}: needs a finite 3D point, got {point!r}")
-        p = np.asarray(point, dtype=np.float64).reshape(3)
+        assert p is not None  # "pace here" and "place scar" need a point
         if action == "pace here":
             self.pace_mask |= self._ball(p, self.pace_radius_mm)
         else:

@@ -177,15 +177,12 @@ class TumourTwin(Twin):
             raise TwinBlowUpError(f"tumour twin: density became non-finite by day {self._t:g}")
 
     def act(self, action: str, point: npt.NDArray[np.float64] | None = None) -> None:
+        p = SCHEMA.action_point(action, point)
         if action == "seed tumour":
-            if point is None:
-                raise ParameterError("seed tumour: needs a point")
-            self.seed(np.asarray(point, dtype=np.float64))
-        elif action == "apply dose":
-            self._irradiate(None if point is None else np.asarray(point, dtype=np.float64))
-        else:
-            known = ", ".join(a.name for a in SCHEMA.actions)
-            raise ParameterError(f"unknown action {action!r}; known: {known}")
+            assert p is not None  # the action needs a point
+            self.seed(p)
+        else:  # "apply dose"
+            self._irradiate(p)
 
     def fields(self) -> dict[str, npt.NDArray[np.float32]]:
         return {"density": self._sample(self._surface_coords()).astype(np.float32)}
