@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
 
 from vizserver.errors import InputError, VizServerError
 
@@ -77,6 +79,8 @@ class Schema:
     outputs: tuple[str, ...] = ()
     """Names of the point fields :meth:`Twin.fields` returns."""
     units: Mapping[str, str] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """Colour range of each output (a live field's range is not known in advance)."""
 
     def defaults(self) -> dict[str, ParamValue]:
         return {p.name: p.default for p in self.parameters}
@@ -106,9 +110,41 @@ class Schema:
 
 
 class Twin(ABC):
-    """A live model. Time is in the twin's own unit (ms for the heart, days for the tumour)."""
+    """A live model. Time is in the twin's own unit (ms for the heart, days for the tumour).
+
+    Outputs go onto a scene object's vertices: the runner calls :meth:`bind_outputs` once with their
+    positions (in the twin's coordinates), then :meth:`outputs` gives one value per vertex.
+    """
 
     schema: Schema
+    time_unit: str = "s"
+    time_per_second: float = 1.0
+    """Simulated time per wall-clock second at speed 1 (real time for the heart: 1000 ms)."""
+
+    _sampling: sp.csr_matrix | None = None
+
+    def field_points(self) -> npt.NDArray[np.float64]:
+        """``(n, 3)`` positions the values of :meth:`fields` belong to."""
+        raise NotImplementedError(f"{type(self).__name__} does not say where its fields live")
+
+    def sampling_matrix(self, targets: npt.NDArray[np.float64]) -> sp.csr_matrix:
+        """``(len(targets), n)`` matrix taking :meth:`fields` values to ``targets``; default: nearest point."""
+        points = self.field_points()
+        _, nearest = cKDTree(points).query(np.asarray(targets, dtype=np.float64).reshape(-1, 3))
+        rows = np.arange(len(nearest))
+        return sp.csr_matrix((np.ones(len(nearest)), (rows, nearest)), shape=(len(nearest), len(points)))
+
+    def bind_outputs(self, targets: npt.ArrayLike) -> None:
+        """From now on :meth:`outputs` gives values at ``targets`` (a scene object's vertices)."""
+        self._sampling = self.sampling_matrix(np.asarray(targets, dtype=np.float64).reshape(-1, 3))
+
+    def outputs(self) -> dict[str, npt.NDArray[np.float32]]:
+        """:meth:`fields` at the bound targets (all of them when nothing is bound)."""
+        values = self.fields()
+        if self._sampling is None:
+            return values
+        matrix = self._sampling
+        return {name: np.asarray(matrix @ v.astype(np.float64), dtype=np.float32) for name, v in values.items()}
 
     @abstractmethod
     def reset(self, params: Mapping[str, object] | None = None) -> None:

@@ -80,6 +80,7 @@ SCHEMA = Schema(
     ),
     outputs=("vm", "activation_time"),
     units={"vm": "mV", "activation_time": "ms"},
+    ranges={"vm": (V_REST_MV, V_REST_MV + V_SPAN_MV), "activation_time": (0.0, 200.0)},
 )
 
 
@@ -87,6 +88,8 @@ class CardiacTwin(Twin):
     """Aliev-Panfilov monodomain on the tetrahedra of ``mesh`` (coordinates in mm)."""
 
     schema = SCHEMA
+    time_unit = "ms"
+    time_per_second = 1000.0
 
     def __init__(
         self,
@@ -178,6 +181,9 @@ class CardiacTwin(Twin):
     @property
     def time(self) -> float:
         return self._t
+
+    def field_points(self) -> FloatArray:
+        return self.points
 
     # -- numerics ---------------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ SCHEMA = Schema(
     ),
     outputs=("density",),
     units={"density": "", "time": "day"},
+    ranges={"density": (0.0, 1.0)},
 )
 
 
@@ -105,6 +106,8 @@ class TumourTwin(Twin):
     """
 
     schema = SCHEMA
+    time_unit = "day"
+    time_per_second = 10.0
 
     def __init__(
         self, brain: Volume | None = None, seed_point: tuple[float, float, float] | None = DEFAULT_SEED_MM
@@ -193,6 +196,16 @@ class TumourTwin(Twin):
         return {"density": float(self._sample(coords)[0])}
 
     # --- outputs ---------------------------------------------------------------------------------
+
+    def field_points(self) -> npt.NDArray[np.float64]:
+        return self.mesh.vertices.astype(np.float64)
+
+    def bind_outputs(self, targets: npt.ArrayLike) -> None:
+        """Density is sampled trilinearly at ``targets`` themselves (the volume is the domain)."""
+        self._mesh_coords = self._voxel_coords(np.asarray(targets, dtype=np.float64).reshape(-1, 3))
+
+    def outputs(self) -> dict[str, npt.NDArray[np.float32]]:
+        return self.fields()
 
     @property
     def mesh(self) -> Mesh:
