@@ -73,10 +73,23 @@ class ObjectSpec(_Strict):
         return self
 
 
+TWIN_KINDS = ("cardiac", "tumour", "replay", "remote")
+_TWIN_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
 class TwinSpec(_Strict):
-    kind: str = Field(description="Twin type, e.g. 'cardiac' or 'tumour'")
+    kind: str = Field(description="cardiac, tumour, replay, remote (a twin-worker connects), or module:callable")
     object: str = Field(description="Name of the object the twin's fields are drawn on")
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Initial values, checked by the twin's schema")
+    options: dict[str, Any] = Field(default_factory=dict, description="How to build the twin (e.g. mesh resolution)")
+    colormap: str = "viridis"
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in TWIN_KINDS and not _TWIN_CALLABLE.match(value):
+            raise ValueError(f"unknown twin kind {value!r}: use one of {', '.join(TWIN_KINDS)} or module:callable")
+        return value
 
 
 class CameraSpec(_Strict):

@@ -9,10 +9,11 @@ Server messages are built by our code; they are validated too, so a bug shows at
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from vizserver.config import (
     MAX_CLIENT_NAME_CHARS,
@@ -145,8 +146,49 @@ class Ping(_ClientMessage):
     t: Finite
 
 
-ClientMessage = Annotated[Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping, Field(discriminator="type")]
-CLIENT_TYPES = ("hello", "subscribe", "playback", "keyframe", "ping")
+MAX_TWIN_VALUES = 64
+"""Most parameters in one ``twin_params``."""
+
+ParamJSON = bool | int | Finite | Name
+"""A parameter value on the wire (strict: ``true`` is a bool, ``1`` an int, ``1.5`` a float)."""
+
+
+class TwinParams(_ClientMessage):
+    type: Literal["twin_params"] = "twin_params"
+    seq: U32
+    values: Annotated[dict[Name, Any], Field(min_length=1, max_length=MAX_TWIN_VALUES)]
+
+    @field_validator("values")
+    @classmethod
+    def _plain_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        for name, value in values.items():
+            ok = isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value))
+            if not ok or (isinstance(value, str) and len(value) > MAX_NAME_CHARS):
+                raise ValueError(f"{name}: expected a finite number, true/false or a short string")
+        return values
+
+
+class TwinAction(_ClientMessage):
+    type: Literal["twin_action"] = "twin_action"
+    seq: U32
+    action: Name
+    point: tuple[Finite, Finite, Finite] | None = Field(default=None, exclude_if=_omit_none)
+
+
+class TwinControl(_ClientMessage):
+    type: Literal["twin_control"] = "twin_control"
+    seq: U32
+    playing: bool | None = Field(default=None, exclude_if=_omit_none)
+    speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED, allow_inf_nan=False)] | None = Field(
+        default=None, exclude_if=_omit_none
+    )
+    reset: bool | None = Field(default=None, exclude_if=_omit_none)
+
+
+TwinRequest = TwinParams | TwinAction | TwinControl
+ClientMsg = Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping | TwinParams | TwinAction | TwinControl
+ClientMessage = Annotated[ClientMsg, Field(discriminator="type")]
+CLIENT_TYPES = ("hello", "subscribe", "playback", "keyframe", "ping", "twin_params", "twin_action", "twin_control")
 
 # --- server -> client ---
 
@@ -244,6 +286,8 @@ class ErrorMessage(_Message):
     type: Literal["error"] = "error"
     code: Name
     message: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+    seq: U32 | None = Field(default=None, exclude_if=_omit_none)
+    """The ``seq`` of the twin request refused."""
 
     @classmethod
     def of(cls, error: ProtocolError) -> ErrorMessage:
@@ -256,45 +300,90 @@ class Pong(_Message):
     t: Finite
 
 
-ServerMessage = Annotated[
-    Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong, Field(discriminator="type")
-]
+class ParameterInfo(_Message):
+    name: Name
+    type: Literal["float", "int", "bool", "choice"]
+    default: ParamJSON
+    unit: Name = ""
+    minimum: Finite | None = Field(default=None, exclude_if=_omit_none)
+    maximum: Finite | None = Field(default=None, exclude_if=_omit_none)
+    choices: Annotated[list[Name], Field(max_length=MAX_TWIN_VALUES)] | None = Field(
+        default=None, exclude_if=_omit_none
+    )
+    description: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] = ""
 
-_CLIENT: TypeAdapter[Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping] = TypeAdapter(ClientMessage)
-_SERVER: TypeAdapter[Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong] = TypeAdapter(
-    ServerMessage
-)
+
+class ActionInfo(_Message):
+    name: Name
+    description: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] = ""
+    needs_point: bool = True
 
 
-def decode_client_message(data: str | bytes) -> Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping:
+class OutputInfo(_Message):
+    name: Name
+    unit: Name = ""
+    range: tuple[Finite, Finite]
+
+
+TwinStateName = Literal["starting", "running", "paused", "restarting", "failed"]
+
+
+class TwinStatus(_Message):
+    """Everything a client shows of a session's twin; sent on connect and whenever it changes."""
+
+    type: Literal["twin"] = "twin"
+    object: U32
+    state: TwinStateName
+    message: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = Field(default=None, exclude_if=_omit_none)
+    time: Finite
+    time_unit: Name = ""
+    speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED)]
+    realtime: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    params: Annotated[dict[Name, ParamJSON], Field(max_length=MAX_TWIN_VALUES)]
+    parameters: Annotated[list[ParameterInfo], Field(max_length=MAX_TWIN_VALUES)]
+    actions: Annotated[list[ActionInfo], Field(max_length=MAX_TWIN_VALUES)]
+    outputs: Annotated[list[OutputInfo], Field(max_length=MAX_OBJECT_FIELDS)]
+
+
+class TwinApplied(_Message):
+    """To the client whose request ``seq`` was first computed in twin frame ``frame``."""
+
+    type: Literal["twin_applied"] = "twin_applied"
+    seq: U32
+    frame: U32
+    time: Finite
+
+
+ServerMsg = Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong | TwinStatus | TwinApplied
+ServerMessage = Annotated[ServerMsg, Field(discriminator="type")]
+
+_CLIENT: TypeAdapter[ClientMsg] = TypeAdapter(ClientMessage)
+_SERVER: TypeAdapter[ServerMsg] = TypeAdapter(ServerMessage)
+
+
+def decode_client_message(data: str | bytes) -> ClientMsg:
     """One client control message from the text of a WebSocket message (``bytes``: its UTF-8).
 
     Checks the size before parsing (``MAX_CONTROL_MESSAGE_BYTES``). Raises :class:`ProtocolError`
     with code ``too_large`` or ``bad_message`` and nothing else. A binary WebSocket message is not
     a control message: the transport answers it with :func:`unexpected_binary`.
     """
-    message: Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping = _decode(
-        _CLIENT, data, MAX_CONTROL_MESSAGE_BYTES, "control message"
-    )
+    message: ClientMsg = _decode(_CLIENT, data, MAX_CONTROL_MESSAGE_BYTES, "control message")
     return message
 
 
-def decode_server_message(
-    data: str | bytes,
-) -> Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong:
+def decode_server_message(data: str | bytes) -> ServerMsg:
     """One server control message (for Python clients and tests); same errors as :func:`decode_client_message`."""
-    message: Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong = _decode(
-        _SERVER, data, MAX_SERVER_MESSAGE_BYTES, "server message"
-    )
+    message: ServerMsg = _decode(_SERVER, data, MAX_SERVER_MESSAGE_BYTES, "server message")
     return message
 
 
-def encode_client_message(msg: Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping) -> str:
+def encode_client_message(msg: ClientMsg) -> str:
     """Compact JSON, keys in declaration order; unset optional fields are left out."""
     return msg.model_dump_json()
 
 
-def encode_server_message(msg: Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong) -> str:
+def encode_server_message(msg: ServerMsg) -> str:
     """Compact JSON, keys in declaration order (deterministic: equal messages give equal text)."""
     return msg.model_dump_json()
 

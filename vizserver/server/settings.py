@@ -59,6 +59,12 @@ MAX_SCENE_FILES_LISTED = 200
 FINGERPRINT_MAX_FILES = 10_000
 """Files whose size and mtime go into a scene's cache key (a source folder's tree is walked this far)."""
 
+MAX_LIVE_TWINS = 4
+"""Sessions with a twin each run a worker process; past this many, new sessions get none (and say why)."""
+
+TWIN_FRAME_INTERVAL_S = 1.0 / 30.0
+"""A live twin sends a frame this often (at most)."""
+
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
 """On shutdown, clients get this long to receive their 1001 close."""
 
@@ -88,6 +94,8 @@ class ServerSettings:
     max_upload_bytes: int = field(default_factory=lambda: limits().max_input_bytes)
     stall_timeout_s: float = field(default_factory=lambda: _env_float("STALL_TIMEOUT_S", STALL_TIMEOUT_S))
     upload_workers: int = UPLOAD_WORKERS
+    max_live_twins: int = field(default_factory=lambda: int(_env_float("MAX_LIVE_TWINS", MAX_LIVE_TWINS)))
+    twin_frame_interval_s: float = TWIN_FRAME_INTERVAL_S
 
     @property
     def url(self) -> str:

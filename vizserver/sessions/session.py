@@ -31,6 +31,8 @@ from vizserver.protocol.messages import (
     SceneObjectInfo,
     Subscribe,
     TimeInfo,
+    TwinApplied,
+    TwinStatus,
     UploadStatus,
     Welcome,
 )
@@ -48,7 +50,7 @@ CLOSE_SESSION_FULL = 4005
 
 CLOSE_UNKNOWN_SESSION = 4004
 
-ServerMsg = Welcome | SceneMessage | ErrorMsg | Pong | UploadStatus
+ServerMsg = Welcome | SceneMessage | ErrorMsg | Pong | UploadStatus | TwinStatus | TwinApplied
 """What effects carry (the ``playback`` state is built by :meth:`Session.playback_state`)."""
 
 
@@ -167,6 +169,8 @@ class Session:
     revision: int = 0
     members: dict[str, Member] = field(default_factory=dict)
     clients: dict[str, ClientState] = field(default_factory=dict)
+    live_objects: frozenset[int] = frozenset()
+    """Objects whose streamed fields come from a live twin (frames pushed as it computes), not a series."""
 
     @classmethod
     def of_scene(cls, session_id: str, join_code: str, scene: BuiltScene, now: float) -> Session:
@@ -297,7 +301,17 @@ class Session:
         return [Broadcast(self.scene_message()), Broadcast(None), StreamsChanged()]
 
     def _default_subscriptions(self) -> dict[int, int | None]:
-        return {obj.id: _default_field(obj) for obj in self.objects}
+        return {obj.id: _default_field(obj, obj.id in self.live_objects) for obj in self.objects}
+
+    def make_live(self, obj: StreamObject) -> None:
+        """Object ``obj.id`` becomes ``obj`` (with its twin's output fields) and streams live from now on."""
+        objects = list(self.objects)
+        objects[obj.id] = obj
+        self.objects = tuple(objects)
+        self.live_objects = self.live_objects | {obj.id}
+        self.revision += 1
+        for client in self.clients.values():
+            client.subscriptions[obj.id] = _default_field(obj, live=True)
 
     # --- views for the transport and the streamer ---
 
@@ -320,7 +334,8 @@ class Session:
                 if field_id is None or object_id >= len(self.objects):
                     continue
                 desc = self.objects[object_id].field(field_id)
-                if desc is not None and desc.streamed and self.objects[object_id].series is not None:
+                live = object_id in self.live_objects
+                if desc is not None and desc.streamed and (live or self.objects[object_id].series is not None):
                     out.setdefault((object_id, field_id), []).append(client.client_id)
         return out
 
@@ -336,8 +351,8 @@ def _steps(objects: Iterable[StreamObject]) -> int:
     return max((len(o.times) for o in objects if o.times and o.series is not None), default=0)
 
 
-def _default_field(obj: StreamObject) -> int | None:
-    if obj.active_field is None or obj.series is None:
+def _default_field(obj: StreamObject, live: bool = False) -> int | None:
+    if obj.active_field is None or (obj.series is None and not live):
         return None
     desc = obj.field(obj.active_field)
     return obj.active_field if desc is not None and desc.streamed else None

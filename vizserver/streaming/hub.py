@@ -14,14 +14,16 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vizserver.protocol.messages import (
+    ClientMsg,
     CloseCode,
+    ErrorMessage,
     Hello,
-    KeyframeRequest,
-    Ping,
-    PlaybackRequest,
-    Subscribe,
+    TwinAction,
+    TwinControl,
+    TwinParams,
     UploadStatus,
     encode_server_message,
 )
@@ -47,6 +49,9 @@ from vizserver.sessions.session import (
 from vizserver.streaming.metrics import Counters
 from vizserver.streaming.series import SeriesLoader
 from vizserver.streaming.streamer import Streamer
+
+if TYPE_CHECKING:
+    from vizserver.streaming.twin import TwinController
 
 CLIENT_ID_BYTES = 9
 NORMAL_CLOSURE = 1000
@@ -83,6 +88,7 @@ class SessionHub:
         self._counters = counters
         self._clock = clock
         self.streamer = Streamer(session, self._outboxes, loader, clock)
+        self.twin: TwinController | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -92,6 +98,8 @@ class SessionHub:
         """Ask every client to close with 1001 and stop the frame loop."""
         for link in self.links.values():
             link.request_close(int(CloseCode.GOING_AWAY), "server shutting down")
+        if self.twin is not None:
+            await self.twin.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -113,10 +121,30 @@ class SessionHub:
             self._outboxes[first.client_id] = link.outbox
             self.streamer.forget(first.client_id)
             self._dispatch(effects[1:])
+            if self.twin is not None:
+                self.send(first.client_id, self.twin.status())
         return first
 
-    def receive(self, client_id: str, message: Subscribe | PlaybackRequest | KeyframeRequest | Ping | Hello) -> None:
+    def receive(self, client_id: str, message: ClientMsg) -> None:
+        if isinstance(message, TwinParams | TwinAction | TwinControl):
+            if self.twin is not None:
+                self.twin.receive(client_id, message)
+            else:
+                self.send(client_id, ErrorMessage(code="twin_unavailable", message="this session has no twin",
+                                                  seq=message.seq))
+            return
         self._apply(Received(client_id, message))
+
+    def send(self, client_id: str, message: ServerMsg) -> None:
+        """One control message to one client (dropped if it is not connected)."""
+        link = self.links.get(client_id)
+        if link is not None:
+            self._put(link, self._text(message))
+
+    def broadcast(self, message: ServerMsg) -> None:
+        text = self._text(message)
+        for link in list(self.links.values()):
+            self._put(link, text)
 
     def disconnect(self, client_id: str, link: ClientLink) -> None:
         """The connection of ``link`` ended; nothing happens if a resumed connection replaced it."""
@@ -125,6 +153,8 @@ class SessionHub:
         del self.links[client_id]
         self._outboxes.pop(client_id, None)
         self._counters.absorb(link.outbox)
+        if self.twin is not None:
+            self.twin.forget_client(client_id)
         self._apply(Disconnect(client_id))
 
     def add_objects(self, objects: tuple[StreamObject, ...]) -> None:

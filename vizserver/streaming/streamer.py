@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from vizserver.config import PLAYBACK_LEAD_MAX_STEPS, PLAYBACK_LEAD_S
 from vizserver.errors import VizServerError
 from vizserver.protocol.field_encoder import FieldEncoder, FramePair
 from vizserver.protocol.outbox import Outbox
-from vizserver.scenes.objects import StreamObject
+from vizserver.scenes.objects import FieldDescription, StreamObject
 from vizserver.sessions.playback import Playback
 from vizserver.sessions.session import Session
 from vizserver.streaming.series import SeriesLoader
@@ -34,6 +37,7 @@ from vizserver.streaming.series import SeriesLoader
 log = logging.getLogger("vizserver.streaming")
 
 Key = tuple[int, int]
+U32_MASK = 0xFFFFFFFF
 
 
 def lead_step(playback: Playback, now: float) -> int:
@@ -50,6 +54,15 @@ def lead_step(playback: Playback, now: float) -> int:
 class _Latest:
     step: int
     pair: FramePair
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFrame:
+    """The newest output of a live twin on one object: frame number, twin time, values by field name."""
+
+    frame: int
+    time: float
+    fields: Mapping[str, npt.NDArray[np.float32]]
 
 
 class Streamer:
@@ -72,6 +85,7 @@ class Streamer:
         self._given: dict[Key, set[str]] = {}
         self._failed: set[tuple[Key, int]] = set()
         self._seen: Playback | None = None  # the playback of the last round, to notice changes
+        self._live: dict[int, LiveFrame] = {}
         self.frames_encoded = 0
 
     def kick(self) -> None:
@@ -81,6 +95,11 @@ class Streamer:
     def resend(self, client_id: str, key: Key) -> None:
         """Give ``client_id`` the current frame of ``key`` again (it asked for a keyframe)."""
         self._given.get(key, set()).discard(client_id)
+        self._kick.set()
+
+    def push_live(self, object_id: int, frame: LiveFrame) -> None:
+        """A twin computed ``frame`` for ``object_id``: send it to the subscribers (an unsent older one is dropped)."""
+        self._live[object_id] = frame
         self._kick.set()
 
     def forget(self, client_id: str) -> None:
@@ -110,14 +129,21 @@ class Streamer:
         step = playback.step_at(now) if changed else lead_step(playback, now)
         streams = session.streams()
         jobs: list[tuple[Key, StreamObject, int]] = []
+        live_jobs: list[tuple[Key, StreamObject, LiveFrame]] = []
         for key in streams:
             obj = session.objects[key[0]]
+            if key[0] in session.live_objects:
+                live, latest = self._live.get(key[0]), self._latest.get(key)
+                if live is not None and (latest is None or latest.step != live.frame):
+                    live_jobs.append((key, obj, live))
+                continue
             obj_step = min(step, len(obj.times or ()) - 1)
             latest = self._latest.get(key)
             if obj_step >= 0 and (latest is None or latest.step != obj_step) and (key, obj_step) not in self._failed:
                 jobs.append((key, obj, obj_step))
-        if jobs:
-            for key, obj_step, pair in await asyncio.to_thread(self._encode, jobs):
+        if jobs or live_jobs:
+            encoded = await asyncio.to_thread(self._encode_all, jobs, live_jobs)
+            for key, obj_step, pair in encoded:
                 self._latest[key] = _Latest(obj_step, pair)
                 self._given[key] = set()
         for key, clients in streams.items():
@@ -131,6 +157,36 @@ class Streamer:
                     outbox.put_frames(current.pair)
                     given.add(client_id)
 
+    def _encode_all(
+        self, jobs: list[tuple[Key, StreamObject, int]], live_jobs: list[tuple[Key, StreamObject, LiveFrame]]
+    ) -> list[tuple[Key, int, FramePair]]:
+        return self._encode(jobs) + self._encode_live(live_jobs)
+
+    def _encode_live(self, jobs: list[tuple[Key, StreamObject, LiveFrame]]) -> list[tuple[Key, int, FramePair]]:
+        """Runs in a worker thread: the frame number travels in the header's ``step``."""
+        out: list[tuple[Key, int, FramePair]] = []
+        for key, obj, live in jobs:
+            desc = obj.field(key[1])
+            values = None if desc is None else live.fields.get(desc.name)
+            if desc is None or values is None:
+                continue
+            try:
+                pair = self._encoder(key, desc).encode(values, step=live.frame & U32_MASK, time=live.time)
+            except (VizServerError, ValueError) as exc:
+                log.error("%s: live field %s frame %d cannot be streamed: %s", obj.name, desc.name, live.frame, exc)
+                continue
+            self.frames_encoded += 1
+            out.append((key, live.frame, pair))
+        return out
+
+    def _encoder(self, key: Key, desc: FieldDescription) -> FieldEncoder:
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            lo, hi = desc.range or (0.0, 0.0)
+            encoder = FieldEncoder(key[0], key[1], lo=lo, hi=hi, components=desc.components)
+            self._encoders[key] = encoder
+        return encoder
+
     def _encode(self, jobs: list[tuple[Key, StreamObject, int]]) -> list[tuple[Key, int, FramePair]]:
         """Runs in a worker thread: read each step's values and encode them (one encoder per stream)."""
         out: list[tuple[Key, int, FramePair]] = []
@@ -140,11 +196,7 @@ class Streamer:
                 continue
             try:
                 values = self._loader.values(obj.series, obj.name).values(desc.name, step)
-                encoder = self._encoders.get(key)
-                if encoder is None:
-                    lo, hi = desc.range or (0.0, 0.0)
-                    encoder = FieldEncoder(key[0], key[1], lo=lo, hi=hi, components=desc.components)
-                    self._encoders[key] = encoder
+                encoder = self._encoder(key, desc)
                 time_value = obj.times[step]
                 pair = encoder.encode(values, step=step, time=time_value if math.isfinite(time_value) else 0.0)
             except (VizServerError, OSError, ValueError, KeyError) as exc:
