@@ -339,6 +339,8 @@ class TwinStatus(_Message):
     time_unit: Name = ""
     speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED)]
     realtime: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    step_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    """Wall time the twin spent computing its last frame."""
     params: Annotated[dict[Name, ParamJSON], Field(max_length=MAX_TWIN_VALUES)]
     parameters: Annotated[list[ParameterInfo], Field(max_length=MAX_TWIN_VALUES)]
     actions: Annotated[list[ActionInfo], Field(max_length=MAX_TWIN_VALUES)]

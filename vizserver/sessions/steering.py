@@ -93,6 +93,7 @@ class Steering:
     time: float = 0.0
     speed: float = 1.0
     realtime: float = 0.0
+    step_ms: float = 0.0
     _next_tag: int = 1
     _tags: OrderedDict[int, tuple[str, int]] = field(default_factory=OrderedDict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -193,6 +194,7 @@ class Steering:
             time_unit=self.time_unit,
             speed=self.speed,
             realtime=max(0.0, self.realtime) if math.isfinite(self.realtime) else 0.0,
+            step_ms=max(0.0, self.step_ms) if math.isfinite(self.step_ms) else 0.0,
             params=params,
             parameters=[
                 ParameterInfo(
