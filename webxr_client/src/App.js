@@ -6,6 +6,7 @@ import { Connection } from './Connection.js';
 import { FieldDisplay } from './FieldDisplay.js';
 import { FieldPicker } from './FieldPicker.js';
 import { FrameDecoder } from './FrameDecoder.js';
+import { LatencyBadge } from './LatencyBadge.js';
 import { ObjectList } from './ObjectList.js';
 import { ObjectView } from './ObjectView.js';
 import { Prober } from './Prober.js';
@@ -16,10 +17,17 @@ import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
 import { StepBuffer } from './StepBuffer.js';
 import { TimeControls } from './TimeControls.js';
+import { TwinMarkers } from './TwinMarkers.js';
+import { TwinPanel } from './TwinPanel.js';
+import { TwinSteering } from './TwinSteering.js';
 import { UploadDropZone } from './UploadDropZone.js';
 import { Viewer } from './Viewer.js';
 
 export const CLIENT_NAME = 'vizserver-desktop/0.1.0';
+/** Error codes about twin requests: shown in the twin's section, not the panel's top line. */
+const TWIN_ERRORS = new Set(['bad_parameter', 'rate_limited', 'twin_unavailable']);
+/** A step past every real one: a live object's buffer (one frame) shows whatever it holds. */
+const LIVE_STEP = 0xffff_ffff;
 
 /**
  * The desktop viewer: owns the renderer (Viewer), the session's connection, the objects of the
@@ -56,6 +64,11 @@ export class App {
     this.framed = false;
     this.frameErrors = 0;
     this.uploadCount = 0;
+    /** The last `twin` message (null: this session has no twin). */
+    this.twin = null;
+    this.steering = new TwinSteering();
+    this.toWorld = new THREE.Matrix4();
+    this.localPoint = new THREE.Vector3();
     this.connectionState = 'connecting';
     this.welcomes = 0;
     this.resumed = false;
@@ -74,7 +87,12 @@ export class App {
     this.viewer = new Viewer(this.viewport, { onRendered: () => this.prober.place() });
     this.viewer.beforeTick = () => this.#present();
     this.viewport.append(this.overlay);
-    this.prober = new Prober(this.viewer, this.overlay, () => [...this.views.values()]);
+    this.prober = new Prober(this.viewer, this.overlay, () => [...this.views.values()], {
+      claimClick: (x, y) => this.#twinToolClick(x, y),
+      onProbe: () => this.#probeMoved(),
+    });
+    this.latencyBadge = new LatencyBadge(this.overlay);
+    this.markers = new TwinMarkers(this.viewer.scene);
     this.#buildPanel();
   }
 
@@ -134,6 +152,24 @@ export class App {
         bufferedSteps: this.buffers.get(v.id)?.get(v.activeFieldId)?.size ?? 0,
         error: v.error,
       })),
+      twin: this.twin && {
+        object: this.twin.object,
+        state: this.twin.state,
+        message: this.twin.message ?? null,
+        time: this.twin.time,
+        timeUnit: this.twin.time_unit,
+        speed: this.twin.speed,
+        realtime: this.twin.realtime,
+        params: { ...this.twin.params },
+        lastLatencyMs: this.steering.lastLatencyMs,
+        frame: this.steering.lastStep,
+        seq: this.steering.seq,
+        error: this.twinPanel.errorText || null,
+        tool: this.twinPanel.activeTool,
+        markers: this.markers.count,
+        probeSamples: this.twinPanel.chart.size,
+        probeValue: this.twinPanel.chart.size ? this.twinPanel.chart.latest : null,
+      },
     };
   }
 
@@ -143,7 +179,8 @@ export class App {
     for (const view of this.views.values()) view.dispose();
     this.views.clear();
     for (const part of [this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
-      this.clip, this.splitView, this.upload, this.badge, this.panel]) part.dispose();
+      this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
+      this.panel]) part.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
     this.fitButton.removeEventListener('click', this.handleFit);
     this.colormaps.dispose();
@@ -176,6 +213,7 @@ export class App {
     if (!resumed) {
       this.decoder.reset();
       this.buffers.clear();
+      this.steering.reset();
     }
     this.panel.showMessage('');
     this.role = welcome.role;
@@ -195,8 +233,17 @@ export class App {
       case 'upload':
         this.upload.show(message.upload_id, message.name, message.stage, message.fraction, message.error);
         break;
+      case 'twin':
+        this.#onTwin(message);
+        break;
+      case 'twin_applied': {
+        const latency = this.steering.applied(message.seq, message.frame, performance.now());
+        if (latency !== null) this.latencyBadge.show(latency);
+        break;
+      }
       case 'error':
-        this.panel.showMessage(`Server: ${message.message}`);
+        if (TWIN_ERRORS.has(message.code) || message.seq !== undefined) this.#twinRefused(message);
+        else this.panel.showMessage(`Server: ${message.message}`);
         break;
       default:
         break;
@@ -222,8 +269,15 @@ export class App {
     if (!fields) this.buffers.set(track.object, (fields = new Map()));
     let buffer = fields.get(track.field);
     if (!buffer) fields.set(track.field, (buffer = new StepBuffer()));
+    const view = this.views.get(track.object);
+    if (view && isLive(view)) buffer.clear(); // a live object shows its newest frame, whatever its step
     buffer.put(track.step, track.snapshot());
     this.#present();
+    if (this.twin && track.object === this.twin.object) {
+      const latency = this.steering.frame(track.step, performance.now());
+      if (latency !== null) this.latencyBadge.show(latency);
+      this.twinPanel.setTime(track.time);
+    }
   }
 
   /** The session's step now: the last `playback` message's step moved on by the time since (docs/protocol.md). */
@@ -241,13 +295,21 @@ export class App {
     for (const view of this.views.values()) {
       const buffer = this.buffers.get(view.id)?.get(view.activeFieldId);
       if (!buffer || buffer.size === 0) continue;
-      const wanted = Math.min(step, (view.info.time?.steps ?? 1) - 1);
-      let at = buffer.at(wanted, period);
-      if (at < 0 && view.frameStep === null) at = buffer.next(wanted, period); // nothing drawn yet: the nearest
+      let at;
+      if (isLive(view)) {
+        at = buffer.at(LIVE_STEP);
+      } else {
+        const wanted = Math.min(step, (view.info.time?.steps ?? 1) - 1);
+        at = buffer.at(wanted, period);
+        if (at < 0 && view.frameStep === null) at = buffer.next(wanted, period); // nothing drawn yet: the nearest
+      }
       const track = at < 0 ? undefined : buffer.value(at);
       if (track === undefined || (this.shown.get(view) === track && view.frameStep !== null)) continue;
       this.shown.set(view, track);
-      if (view.applyTrack(track) && this.prober.probe?.view === view) this.prober.refresh();
+      if (view.applyTrack(track) && this.prober.probe?.view === view) {
+        this.prober.refresh();
+        if (view.id === this.twin?.object) this.#sampleProbe(track);
+      }
       this.viewer.requestRender();
     }
   }
@@ -265,6 +327,15 @@ export class App {
         this.decoder.forgetObject(id);
         this.buffers.delete(id);
         if (this.prober.probe?.view === view) this.prober.clear();
+      } else if (JSON.stringify(info.fields) !== JSON.stringify(view.info.fields) || !info.time !== !view.info.time) {
+        // Same mesh, other fields (a twin's outputs became live): rebind, and forget frames of the old ones.
+        view.setField(null, null);
+        view.info = info;
+        view.fields = info.fields || [];
+        this.fieldChoice.delete(id);
+        this.decoder.forgetObject(id);
+        this.buffers.delete(id);
+        this.shown.delete(view);
       }
     }
     const loads = [];
@@ -339,6 +410,15 @@ export class App {
       onRange: (lo, hi) => this.#changeDisplay((display) => display.setRange(lo, hi)),
       onReset: () => this.#changeDisplay((display) => display.resetRange()),
     });
+    const twin = this.panel.section('Live twin', 'twin-section');
+    this.twinSection = twin.parentElement;
+    this.twinSection.hidden = true;
+    this.twinPanel = new TwinPanel(twin, {
+      onRequest: (message) => this.#sendTwin(message),
+      onTool: (name) => {
+        this.viewer.canvas.style.cursor = name ? 'crosshair' : '';
+      },
+    });
     const time = this.panel.section('Time', 'time-section');
     this.timeControls = new TimeControls(time, (request) => this.connection?.send({ type: 'playback', ...request }));
     const clip = this.panel.section('Clipping plane', 'clip-section');
@@ -359,6 +439,78 @@ export class App {
     this.screenshotButton.addEventListener('click', this.handleScreenshot);
     const upload = this.panel.section('Add data', 'upload-section');
     this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
+  }
+
+  // --- live twin ---
+
+  #onTwin(message) {
+    this.twin = message;
+    const view = this.views.get(message.object);
+    this.twinSection.hidden = false;
+    this.twinPanel.update(message, view?.name);
+    this.#probeAxis();
+  }
+
+  /** Send a twin request with the next `seq`, remembering when (for the steering latency). */
+  #sendTwin(message) {
+    const numbered = this.steering.number(message);
+    if (!this.connection?.send(numbered)) {
+      this.twinPanel.showError('Not connected: the change was not sent');
+      return;
+    }
+    this.steering.sent(numbered.seq, performance.now());
+    if (message.type === 'twin_action' && !message.point) this.markers.undo(message.action);
+    if (message.type === 'twin_control' && message.reset) this.markers.clear();
+  }
+
+  #twinRefused(message) {
+    if (message.seq !== undefined) this.steering.refused(message.seq);
+    const prefix = { bad_parameter: 'Change refused', rate_limited: 'Too many changes', twin_unavailable: 'Twin unavailable' };
+    this.twinSection.hidden = false;
+    this.twinPanel.showError(`${prefix[message.code] ?? 'Refused'}: ${message.message}`);
+  }
+
+  /** With a tool chosen, a click on the twin object acts there (the point in the object's own coordinates). */
+  #twinToolClick(clientX, clientY) {
+    const action = this.twinPanel.activeTool;
+    if (!action || !this.twin) return false;
+    const view = this.views.get(this.twin.object);
+    const picked = view ? this.viewer.pick(clientX, clientY, [view]) : null;
+    if (!picked) return true; // beside the twin: nothing to do, and no probe either while a tool is chosen
+    const local = this.localPoint.copy(picked.hit.point).applyMatrix4(this.toWorld.copy(view.group.matrixWorld).invert());
+    this.#sendTwin({ type: 'twin_action', action, point: [local.x, local.y, local.z] });
+    this.markers.add(action, picked.hit.point, view.bounds);
+    this.viewer.requestRender();
+    return true;
+  }
+
+  #probeMoved() {
+    this.#probeAxis();
+    const probe = this.prober.probe;
+    if (!probe || probe.view.id !== this.twin?.object) {
+      this.twinPanel.chart.clear(probe ? 'The probe is not on the twin' : undefined);
+    } else {
+      this.twinPanel.chart.clear('Waiting for the next frame…');
+    }
+  }
+
+  /** The chart's y axis: the twin object's shown field and its display range. */
+  #probeAxis() {
+    const view = this.twin ? this.views.get(this.twin.object) : null;
+    const field = view?.activeField;
+    if (!field || !view.display) return;
+    this.twinPanel.chart.setAxis({
+      title: field.name, unit: field.unit || '', lo: view.display.lo, hi: view.display.hi, timeUnit: this.twin.time_unit,
+    });
+  }
+
+  /**
+   * A live frame of the twin was drawn while the probe sits on it: plot the probed value. The
+   * value comes from the frame this client already decoded (no round trip to the server).
+   */
+  #sampleProbe(track) {
+    this.#probeAxis();
+    this.twinPanel.chart.add(track.time, this.prober.probe?.value ?? null);
   }
 
   /** The field picker chose a field for the selected object: every object with a field of that name follows. */
@@ -436,6 +588,11 @@ export class App {
     this.badge.update({ state: 'closed', detail: text });
     this.rejectReady(new Error(text));
   }
+}
+
+/** A scene object without a time axis whose fields stream is live (a twin's): its frames' steps are twin frames. */
+function isLive(view) {
+  return !view.info.time;
 }
 
 function button(id, text, title) {

@@ -14,10 +14,15 @@ export class Prober {
    * @param {import('./Viewer.js').Viewer} viewer
    * @param {HTMLElement} overlay positioned element over the canvas, holds the label
    * @param {() => import('./ObjectView.js').ObjectView[]} views the current objects
+   * @param {{claimClick?: (clientX: number, clientY: number) => boolean, onProbe?: () => void}} [hooks]
+   *   `claimClick` may take a click for something else (a twin tool; true: taken, no probe);
+   *   `onProbe` is told when the probed point changes or goes
    */
-  constructor(viewer, overlay, views) {
+  constructor(viewer, overlay, views, { claimClick = () => false, onProbe = () => {} } = {}) {
     this.viewer = viewer;
     this.views = views;
+    this.claimClick = claimClick;
+    this.onProbe = onProbe;
     this.label = document.createElement('div');
     this.label.className = 'probe-label';
     this.label.id = 'probe-label';
@@ -36,7 +41,7 @@ export class Prober {
       if (!this.down || event.button !== 0) return;
       const moved = Math.hypot(event.clientX - this.down.x, event.clientY - this.down.y);
       this.down = null;
-      if (moved <= CLICK_SLOP_PX) this.probeAt(event.clientX, event.clientY);
+      if (moved <= CLICK_SLOP_PX && !this.claimClick(event.clientX, event.clientY)) this.probeAt(event.clientX, event.clientY);
     };
     viewer.canvas.addEventListener('pointerdown', this.handleDown);
     viewer.canvas.addEventListener('pointerup', this.handleUp);
@@ -63,6 +68,7 @@ export class Prober {
     };
     this.refresh();
     this.viewer.requestRender();
+    this.onProbe();
     return this.probe;
   }
 
@@ -104,9 +110,11 @@ export class Prober {
   }
 
   clear() {
+    const had = this.probe !== null;
     this.probe = null;
     this.label.hidden = true;
     this.marker.hidden = true;
+    if (had) this.onProbe();
   }
 
   dispose() {
