@@ -160,6 +160,7 @@ export class App {
         timeUnit: this.twin.time_unit,
         speed: this.twin.speed,
         realtime: this.twin.realtime,
+        stepMs: this.twin.step_ms ?? null,
         params: { ...this.twin.params },
         lastLatencyMs: this.steering.lastLatencyMs,
         frame: this.steering.lastStep,

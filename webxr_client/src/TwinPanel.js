@@ -54,7 +54,7 @@ export class TwinPanel {
     this.speed.id = 'twin-speed';
     this.speed.title = 'Target speed: simulated time per wall-clock time (real-time factor)';
     for (const s of TWIN_SPEEDS) this.speed.append(new Option(`${s}× real time`, String(s)));
-    this.reset = button('twin-reset', 'Reset', 'Restart the twin from its initial state');
+    this.reset = button('twin-reset', 'Reset', "Restart the twin from its initial state with the scene's parameters");
     row.append(this.play, this.speed, this.reset);
 
     this.message = document.createElement('div');
@@ -129,7 +129,8 @@ export class TwinPanel {
     let text = `t = ${formatTwinTime(time, status.time_unit)}`;
     if (status.state === 'running') text += ` · ${formatNumber(status.realtime)}× real time`;
     if (text !== this.clock.textContent) this.clock.textContent = text;
-    this.clock.title = `target ${status.speed}× real time, achieved ${formatNumber(status.realtime)}×`;
+    const compute = Number.isFinite(status.step_ms) ? `; the last frame took ${formatNumber(status.step_ms)} ms to compute` : '';
+    this.clock.title = `target ${status.speed}× real time, achieved ${formatNumber(status.realtime)}×${compute}`;
   }
 
   /** A refused change: say why, and show the server's values again. */
