@@ -7,11 +7,12 @@ import pytest
 import pyvista as pv
 from scipy.stats import spearmanr
 
-from vizserver.anatomy.lv import lv_tetra
+from vizserver.anatomy.lv import lv_lattice, lv_surface, lv_tetra
 from vizserver.errors import VizServerError
 from vizserver.model import UnstructuredMesh
 from vizserver.twins.base import ParameterError, TwinBlowUpError
-from vizserver.twins.cardiac import CardiacTwin
+from vizserver.twins.cardiac import LV_DT_MS, REALTIME_SIM_RESOLUTION, CardiacTwin, build_lv_twin
+from vizserver.twins.interpolate import p1_sampling_matrix
 from vizserver.vtk_bridge import grid_to_unstructured
 
 LENGTH, WIDTH, HEIGHT = 20.0, 2.0, 1.0
@@ -22,9 +23,10 @@ def slab(h: float, width: float = WIDTH) -> UnstructuredMesh:
     return grid_to_unstructured(pv.ImageData(dimensions=dims, spacing=(h, h, h)).triangulate())
 
 
-def conduction_velocity(h: float, dt: float, diffusion: str = "auto") -> float:
+def conduction_velocity(h: float, dt: float, diffusion: str = "auto", kernel: str = "numba") -> float:
     mesh = slab(h)
-    twin = CardiacTwin(mesh, pace_points=[[0.0, WIDTH / 2, HEIGHT / 2]], dt_ms=dt, diffusion=diffusion)  # type: ignore[arg-type]
+    twin = CardiacTwin(mesh, pace_points=[[0.0, WIDTH / 2, HEIGHT / 2]], dt_ms=dt,
+                       diffusion=diffusion, kernel=kernel)  # type: ignore[arg-type]
     twin.step(60.0)
     at, x = twin.fields()["activation_time"], mesh.points[:, 0]
     early, late = at[np.isclose(x, 5.0)], at[np.isclose(x, 15.0)]
@@ -35,9 +37,10 @@ def conduction_velocity(h: float, dt: float, diffusion: str = "auto") -> float:
 def test_conduction_velocity_matches_refined_reference() -> None:
     reference = conduction_velocity(0.25, 0.025)
     assert 0.3 < reference < 0.5  # mm/ms; the cubic front speed sqrt(k D / 2T)(1 - 2a) is 0.39
-    for scheme in ("explicit", "implicit"):
-        cv = conduction_velocity(0.5, 0.1, scheme)
-        assert abs(cv - reference) / reference < 0.10, (scheme, cv, reference)
+    for scheme, kernel, dt in (("explicit", "numba", 0.1), ("explicit", "numpy", 0.1), ("implicit", "numba", 0.1),
+                               ("explicit", "numba", LV_DT_MS)):
+        cv = conduction_velocity(0.5, dt, scheme, kernel)
+        assert abs(cv - reference) / reference < 0.10, (scheme, kernel, dt, cv, reference)
 
 
 def test_activation_time_grows_with_distance_from_pace_site_on_the_lv() -> None:
@@ -122,3 +125,72 @@ def test_blow_up_raises_a_clear_error() -> None:
     assert isinstance(info.value, VizServerError)
     twin.reset()
     assert np.all(np.isfinite(twin.fields()["vm"]))
+
+
+def _run_both_kernels(mesh: UnstructuredMesh, dt_ms: float, threads: int) -> tuple[CardiacTwin, CardiacTwin]:
+    """The same scenario (two beats, an extra pace site, a blocking scar) on the compiled and numpy kernels."""
+    twins = []
+    for kernel in ("numba", "numpy"):
+        twin = CardiacTwin(mesh, params={"cycle_length": 100.0}, dt_ms=dt_ms, diffusion="explicit",
+                           kernel=kernel, threads=threads)  # type: ignore[arg-type]
+        twin.step(20.0)
+        twin.act("pace here", mesh.points[np.argmax(mesh.points[:, 2])].astype(np.float64))
+        twin.act("place scar", mesh.points[len(mesh.points) // 2].astype(np.float64))
+        twin.step(137.3)  # not a whole number of steps: the remainder carries over
+        twin.step(2.7)
+        twins.append(twin)
+    return twins[0], twins[1]
+
+
+@pytest.mark.parametrize(("mesh_name", "threads"), [("lattice", 1), ("lattice", 2), ("tetra", 1)])
+def test_compiled_kernel_matches_the_numpy_reference(mesh_name: str, threads: int) -> None:
+    # lv_tetra(24): rows longer than the ELL width at the apex and two diffusion sub-steps per step
+    mesh = lv_lattice(24) if mesh_name == "lattice" else lv_tetra(24)
+    fast, reference = _run_both_kernels(mesh, 0.1, threads)
+    assert fast.diffusion_substeps == reference.diffusion_substeps >= 1
+    if mesh_name == "tetra":
+        assert fast.diffusion_substeps > 1 and len(fast._compiled.overflow_rows) > 0
+    assert fast.time == reference.time == pytest.approx(160.0)
+    np.testing.assert_allclose(fast.u, reference.u, atol=1e-9)
+    np.testing.assert_allclose(fast.v, reference.v, atol=1e-9)
+    a, b = fast.fields()["activation_time"], reference.fields()["activation_time"]
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    assert np.sum(np.isfinite(a)) > 0.5 * len(a)  # the waves went somewhere
+    np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], atol=1e-5)
+    assert np.all(fast.u[fast.scar] == 0.0)
+
+
+def test_lv_lattice_twin_activates_with_distance_and_matches_a_refined_run() -> None:
+    """The default LV twin's numerics (lattice, one sub-step of LV_DT_MS) against a 2x finer lattice at dt / 4."""
+    apex = np.array([0.0, 0.0, -20.0])
+
+    def activation(resolution: int, dt_ms: float) -> tuple[UnstructuredMesh, np.ndarray]:
+        mesh = lv_lattice(resolution)
+        twin = CardiacTwin(mesh, pace_points=[apex], dt_ms=dt_ms)
+        twin.step(150.0)
+        return mesh, twin.fields()["activation_time"].astype(np.float64)
+
+    coarse_mesh, coarse = activation(40, LV_DT_MS)
+    fine_mesh, fine = activation(80, LV_DT_MS / 4)
+    assert np.all(np.isfinite(coarse)) and np.all(np.isfinite(fine))
+    distance = np.linalg.norm(coarse_mesh.points - apex, axis=1)
+    assert spearmanr(distance, coarse).statistic > 0.9
+    fine_at_coarse = p1_sampling_matrix(fine_mesh.points, fine_mesh.blocks[0].connectivity, coarse_mesh.points) @ fine
+    # mean and total activation time within 10 % (measured: ~1 %)
+    assert abs(np.mean(coarse) / np.mean(fine_at_coarse) - 1.0) < 0.10
+    assert abs(np.max(coarse) / np.max(fine) - 1.0) < 0.10
+
+
+def test_build_lv_twin_runs_explicit_on_the_lattice_and_outputs_on_the_scene_surface() -> None:
+    twin = build_lv_twin(resolution=24)
+    assert twin.kernel == "numba" and twin.diffusion_substeps == 1 and twin.dt_ms == LV_DT_MS
+    assert len(twin.points) == lv_lattice(REALTIME_SIM_RESOLUTION).n_points
+    surface = lv_surface(24)
+    assert twin.outputs()["vm"].shape == (surface.n_points,)
+    twin.step(120.0)
+    at = twin.outputs()["activation_time"]
+    assert np.mean(np.isfinite(at)) > 0.95
+    lowest = np.argmin(surface.vertices[:, 2])
+    assert at[lowest] < np.nanmedian(at)  # paced at the apex
+    twin.bind_outputs(surface.vertices[:10])
+    assert twin.outputs()["vm"].shape == (10,)

@@ -48,6 +48,7 @@ SURFACE_RESOLUTION = 96
 TETRA_RESOLUTION = 36
 """Circumferential segments of ``lv_tetra()`` and of the committed openCARP ``lv.*`` files."""
 UM_PER_MM = 1000.0
+_BISECTIONS = 48
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -182,6 +183,76 @@ def lv_tetra(
         point_fields=_point_fields(u, v, t, helix, "point"),
         cell_fields=_point_fields(cu, cv, ct, helix, "cell"),
     )
+
+
+def ellipsoidal_coordinates(points: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(u, v, t) of points in mm: the inverse of :func:`positions` (t may leave [0, 1] outside the wall).
+
+    ``t`` solves ``(x^2 + y^2) / r_s(t)^2 + z^2 / r_l(t)^2 = 1``, whose left side falls as t grows
+    (both radii grow), by bisection; then ``sin u = -rho / r_s``, ``cos u = z / r_l``.
+    """
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    rho2, z2 = p[:, 0] ** 2 + p[:, 1] ** 2, p[:, 2] ** 2
+    lo, hi = np.full(len(p), -2.0), np.full(len(p), 3.0)
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        outside = rho2 / (R_SHORT_ENDO_MM + WALL_MM * mid) ** 2 + z2 / (R_LONG_ENDO_MM + WALL_MM * mid) ** 2 > 1.0
+        lo, hi = np.where(outside, mid, lo), np.where(outside, hi, mid)
+    t = 0.5 * (lo + hi)
+    r_short, r_long = R_SHORT_ENDO_MM + WALL_MM * t, R_LONG_ENDO_MM + WALL_MM * t
+    u = np.arctan2(-np.sqrt(rho2) / r_short, p[:, 2] / r_long)
+    v = np.arctan2(-p[:, 1], -p[:, 0])
+    return u, v, t
+
+
+def lv_lattice(
+    resolution: int, helix_endo_deg: float = HELIX_ENDO_DEG, helix_epi_deg: float = HELIX_EPI_DEG
+) -> UnstructuredMesh:
+    """The LV wall as a uniform lattice of cubes (each split into six tetrahedra), coordinates in mm.
+
+    The lattice spacing is the mid-wall equatorial circumference over ``resolution`` (the spacing
+    of ``lv_tetra(resolution)`` around the equator); a cube belongs to the wall when its centre
+    does. Every element has the same shape, so there is no collapsed ring at the apex (where
+    ``lv_tetra``'s elements shrink with the distance from the axis) and explicit diffusion keeps
+    the step the spacing allows; in exchange the wall surfaces are staircases within one spacing
+    of the smooth ones. The base is the plane z = 5 exactly. Point and cell fields as in
+    :func:`lv_tetra`, evaluated at the (clipped) ellipsoidal coordinates of each point and centroid.
+    """
+    if resolution < 4:
+        raise ValueError(f"resolution must be at least 4, got {resolution}")
+    h = 2.0 * np.pi * (R_SHORT_ENDO_MM + WALL_MM / 2.0) / resolution
+    r_max = R_SHORT_ENDO_MM + WALL_MM
+    half = int(np.ceil(r_max / h)) + 1
+    nxy, nz = 2 * half + 1, int(np.ceil((BASE_Z_MM + R_LONG_ENDO_MM + WALL_MM) / h)) + 2
+    ci, cj, ck = (a.ravel() for a in np.meshgrid(np.arange(nxy - 1), np.arange(nxy - 1), np.arange(nz - 1),
+                                                  indexing="ij"))
+    centres = np.stack([(ci + 0.5 - half) * h, (cj + 0.5 - half) * h, BASE_Z_MM - (ck + 0.5) * h], axis=1)
+    _, _, t_centre = ellipsoidal_coordinates(centres)
+    inside = (t_centre >= 0.0) & (t_centre <= 1.0)
+    ci, cj, ck = ci[inside], cj[inside], ck[inside]
+    offsets = _kuhn_offsets()
+    gi, gj, gk = (c[:, None, None] + offsets[None, :, :, axis] for axis, c in enumerate((ci, cj, ck)))
+    lattice_ids = ((gi * nxy + gj) * nz + gk).reshape(-1, 4)
+    used, tets = np.unique(lattice_ids, return_inverse=True)
+    tets = tets.reshape(-1, 4)
+    li, rest = np.divmod(used, nxy * nz)
+    lj, lk = np.divmod(rest, nz)
+    points = np.stack([(li - half) * h, (lj - half) * h, BASE_Z_MM - lk * h], axis=1).astype(np.float64)
+    tets = _orient_positive(points, tets)
+    helix = (helix_endo_deg, helix_epi_deg)
+    return UnstructuredMesh(
+        points=points.astype(np.float32),
+        blocks=(CellBlock("tetra", tets.astype(np.uint32)),),
+        point_fields=_point_fields(*_clipped(*ellipsoidal_coordinates(points)), helix, "point"),
+        cell_fields=_point_fields(*_clipped(*ellipsoidal_coordinates(points[tets].mean(axis=1))), helix, "cell"),
+    )
+
+
+def _clipped(u: FloatArray, v: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Ellipsoidal coordinates of points just outside the wall, moved onto it (for the field rules)."""
+    t = np.clip(t, 0.0, 1.0)
+    u_base = -np.arccos(BASE_Z_MM / (R_LONG_ENDO_MM + WALL_MM * t))
+    return np.clip(u, -np.pi, u_base), v, t
 
 
 def lv_surface(

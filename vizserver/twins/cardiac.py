@@ -8,23 +8,32 @@ with ``T_SCALE_MS`` ms per model time unit; space in mm::
 
 ``D = d_perp I + (d_par - d_perp) f f^T`` in mm^2/ms per element (fibre ``f``), Vm = -80 + 100 u mV.
 
-Numerics: first-order operator splitting per internal step ``dt_ms``: reaction by forward Euler
-(vectorised), then diffusion by P1 finite elements with lumped mass ``M`` and stiffness ``K``:
+Numerics: first-order operator splitting per internal step ``dt_ms``: reaction by forward Euler,
+then diffusion by P1 finite elements with lumped mass ``M`` and stiffness ``K``:
 
-* explicit, sub-cycled so every sub-step satisfies the Gershgorin bound
-  ``dt_sub * max_i sum_j |K_ij| / m_i <= 2 DIFFUSION_SAFETY``; each sub-step is one sparse product
+* explicit, sub-cycled so every sub-step satisfies ``dt_sub <= DIFFUSION_SAFETY * 2 / lambda_max``
+  (``lambda_max`` of ``M^-1 K``, by Lanczos); each sub-step is one sparse product
   ``u <- (I - dt_sub M^-1 K) u``. Chosen ("auto") when it needs at most ``EXPLICIT_MAX_SUBSTEPS``.
+  The "numba" kernel (``kernels.py``) runs reaction, stimulus and these products fused and in
+  parallel; the "numpy" kernel is the vectorised reference it is tested against.
 * otherwise implicit (backward Euler) ``(M + dt K) u_new = M u``, solved by Jacobi-preconditioned
-  conjugate gradients warm-started from ``u`` (relative tolerance ``CG_RTOL``). The preconditioner
-  is Jacobi except on the "stiff" points (``(M + dt K)_ii / m_i > STIFF_THRESHOLD``: tiny elements,
-  as at the LV apex where a grid ring collapses), whose block is solved exactly by a sparse LU.
+  conjugate gradients warm-started from ``u`` (relative tolerance ``CG_RTOL``), with numpy/scipy
+  whatever the kernel. The preconditioner is Jacobi except on the "stiff" points
+  (``(M + dt K)_ii / m_i > STIFF_THRESHOLD``: tiny elements, as at the ``lv_tetra`` apex where a grid
+  ring collapses), whose block is solved exactly by a sparse LU.
+
+Internal steps are always exactly ``dt_ms`` (the operators are built for it); ``step(dt)`` runs the
+whole steps that fit and carries the remainder to the next call.
+
+:func:`build_lv_twin` is the twin of the default LV scene: simulated on ``lv_lattice`` (no apex
+collapse, so explicit diffusion with one sub-step), shown on any vertices by P1 interpolation.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -32,10 +41,13 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from scipy.spatial import cKDTree
 
+from vizserver.anatomy.lv import TETRA_RESOLUTION, lv_lattice, lv_surface
 from vizserver.errors import InvalidGeometryError
 from vizserver.model import UnstructuredMesh
+from vizserver.twins import kernels
 from vizserver.twins.base import Action, Parameter, ParamValue, Schema, Twin, TwinBlowUpError
-from vizserver.twins.fem import TetGeometry, lumped_mass, stiffness, tet_geometry, unit_fibres
+from vizserver.twins.fem import TetGeometry, explicit_step_limit, lumped_mass, stiffness, tet_geometry, unit_fibres
+from vizserver.twins.interpolate import p1_sampling_matrix
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -54,11 +66,18 @@ PACE_RADIUS_MM = 3.0
 SCAR_RADIUS_MM = 3.0
 SLOW_SCAR_FACTOR = 0.1
 DIFFUSION_SAFETY = 0.9
-EXPLICIT_MAX_SUBSTEPS = 6
+EXPLICIT_MAX_SUBSTEPS = 16
+"""Beyond this, "auto" diffusion is implicit (a Jacobi-CG solve takes more products than this)."""
 CG_RTOL = 1e-6
 CG_MAX_ITERATIONS = 500
 STIFF_THRESHOLD = 100.0
+REALTIME_SIM_RESOLUTION = 64
+"""``lv_lattice`` resolution :func:`build_lv_twin` simulates by default: 0.83 mm, 8,033 points."""
+LV_DT_MS = 0.15
+"""Its internal step: one diffusion sub-step at that spacing (limit 0.17 ms with the default
+diffusivities); ~2x real time on one core of the development machine (docs/twins.md)."""
 DiffusionScheme = Literal["auto", "explicit", "implicit"]
+Kernel = Literal["numba", "numpy"]
 
 SCHEMA = Schema(
     parameters=(
@@ -100,6 +119,8 @@ class CardiacTwin(Twin):
         pace_radius_mm: float = PACE_RADIUS_MM,
         scar_radius_mm: float = SCAR_RADIUS_MM,
         diffusion: DiffusionScheme = "auto",
+        kernel: Kernel = "numba",
+        threads: int = 1,
     ) -> None:
         tets = [b.connectivity for b in mesh.blocks if b.kind == "tetra"]
         if not tets:
@@ -112,6 +133,12 @@ class CardiacTwin(Twin):
         self.fibres = self._fibres_of(mesh)
         self.dt_ms = float(dt_ms)
         self.diffusion_scheme = diffusion
+        if kernel not in ("numba", "numpy"):
+            raise InvalidGeometryError(f"kernel must be 'numba' or 'numpy', got {kernel!r}")
+        self.kernel: Kernel = kernel
+        self.threads = max(1, int(threads))
+        if kernel == "numba":
+            kernels.compile_kernels(self.threads)  # here, not in the first frame (cached on disk after once)
         self.pace_radius_mm = float(pace_radius_mm)
         self.scar_radius_mm = float(scar_radius_mm)
         self._tree = cKDTree(self.points)
@@ -132,6 +159,7 @@ class CardiacTwin(Twin):
         self.u = np.zeros(n)
         self.v = np.zeros(n)
         self._t = 0.0
+        self._pending = 0.0
         self._beat_start = 0.0
         self._activation = np.full(n, np.nan)
         self.pace_mask = self._initial_pace.copy()
@@ -160,11 +188,17 @@ class CardiacTwin(Twin):
     def step(self, dt: float) -> None:
         if not dt > 0:
             return
-        n = max(1, round(dt / self.dt_ms))
-        h = dt / n
+        self._pending += dt
+        n = math.floor(self._pending / self.dt_ms + 1e-6)
+        self._pending = max(0.0, self._pending - n * self.dt_ms)
+        if n == 0:
+            return
         with np.errstate(over="ignore", invalid="ignore"):
-            for _ in range(n):
-                self._one_step(h)
+            if self.kernel == "numba" and not self._implicit:
+                self._advance_compiled(n)
+            else:
+                for _ in range(n):
+                    self._one_step(self.dt_ms)
         if not np.isfinite(self.u.sum() + self.v.sum()):
             raise TwinBlowUpError(f"cardiac twin blew up (non-finite state) at t = {self._t:.3f} ms; reset needed")
 
@@ -185,6 +219,10 @@ class CardiacTwin(Twin):
     def field_points(self) -> FloatArray:
         return self.points
 
+    def sampling_matrix(self, targets: npt.NDArray[np.float64]) -> sp.csr_matrix:
+        """P1 interpolation from the simulated tetrahedra (``interpolate.py``), not the nearest point."""
+        return p1_sampling_matrix(self.points, self.geometry.tets, targets)
+
     # -- numerics ---------------------------------------------------------------------------------
 
     @property
@@ -201,6 +239,19 @@ class CardiacTwin(Twin):
                         M=self._preconditioner)
         result: FloatArray = out
         return result
+
+    def _advance_compiled(self, n: int) -> None:
+        p = self.params
+        constants = kernels.ModelConstants(
+            k=float(p["k"]), a=float(p["a"]), eps0=float(p["eps0"]), mu1=MU1, mu2=MU2, t_scale_ms=T_SCALE_MS,
+            cycle_length=float(p["cycle_length"]), stim_duration=float(p["stim_duration"]),
+            stim_amplitude=float(p["stim_amplitude"]), threshold=ACTIVATION_THRESHOLD,
+        )
+        self._t, self._beat_start = kernels.advance(
+            n, self.dt_ms, self._substeps, self._compiled, (self.u, self.v, self._activation),
+            self.pace_mask.astype(np.float64), self._dead, constants, (self._t, self._beat_start), self._buffer,
+            self.threads,
+        )
 
     def _one_step(self, h: float) -> None:
         p = self.params
@@ -240,9 +291,8 @@ class CardiacTwin(Twin):
         self._dead = self.scar.copy() if mode == "block" else np.zeros(len(self.points), dtype=bool)
         d_par, d_perp = float(self.params["d_par"]), float(self.params["d_perp"])
         k = stiffness(geo, d_par * factor, d_perp * factor, self.fibres)
-        inv_m = 1.0 / self.mass
-        bound = float(np.max(np.asarray(abs(k).sum(axis=1)).ravel() * inv_m))
-        self._substeps = max(1, math.ceil(self.dt_ms * bound / (2.0 * DIFFUSION_SAFETY)))
+        limit = explicit_step_limit(k, self.mass)
+        self._substeps = max(1, math.ceil(self.dt_ms / (DIFFUSION_SAFETY * limit)))
         scheme = self.diffusion_scheme
         self._implicit = scheme == "implicit" or (scheme == "auto" and self._substeps > EXPLICIT_MAX_SUBSTEPS)
         if self._implicit:
@@ -251,7 +301,10 @@ class CardiacTwin(Twin):
             self._preconditioner = _block_jacobi(system, system.diagonal() / self.mass > STIFF_THRESHOLD)
         else:
             h = self.dt_ms / self._substeps
-            self._diffusion = (sp.identity(len(self.points), format="csr") - sp.diags(h * inv_m) @ k).tocsr()
+            self._diffusion = (sp.identity(len(self.points), format="csr") - sp.diags(h / self.mass) @ k).tocsr()
+            if self.kernel == "numba":
+                self._compiled = kernels.HybridEll.from_csr(self._diffusion)
+                self._buffer = np.empty((2, len(self.points)))
 
     def _ball(self, centre: FloatArray, radius: float) -> BoolArray:
         mask = np.zeros(len(self.points), dtype=bool)
@@ -275,6 +328,26 @@ class CardiacTwin(Twin):
             f = np.asarray(mesh.point_fields["fibres"].values, dtype=np.float64).reshape(-1, 3)
             return unit_fibres(f[self.geometry.tets].mean(axis=1), n_cells)
         return None
+
+
+def build_lv_twin(
+    resolution: int = TETRA_RESOLUTION,
+    sim_resolution: int | None = None,
+    params: Mapping[str, object] | None = None,
+    **kw: Any,
+) -> CardiacTwin:
+    """The twin of the default LV scene: faster than real time on one core, leaving the other to the server.
+
+    It simulates on ``lv_lattice(sim_resolution)`` (default ``REALTIME_SIM_RESOLUTION``: a 0.83 mm
+    lattice of 8,033 points) with ``dt_ms = LV_DT_MS`` unless given. Its outputs start bound, by
+    P1 interpolation, to the vertices of ``lv_surface(resolution)``: the surface the scene streams
+    for ``lv_tetra(resolution)``; the runner rebinds them to the scene object's own vertices.
+    ``params`` and ``kw`` go to :class:`CardiacTwin` (e.g. ``dt_ms``, ``kernel``, ``threads``).
+    """
+    kw.setdefault("dt_ms", LV_DT_MS)
+    twin = CardiacTwin(lv_lattice(sim_resolution or REALTIME_SIM_RESOLUTION), params, **kw)
+    twin.bind_outputs(lv_surface(resolution).vertices)
+    return twin
 
 
 def _block_jacobi(system: sp.csr_matrix, stiff: BoolArray) -> sla.LinearOperator:
