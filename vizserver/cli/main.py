@@ -164,5 +164,35 @@ def assets_fetch(
     typer.echo(str(path))
 
 
+@app.command("twin-worker")
+def twin_worker(
+    connect: Annotated[str, typer.Option(help="The server's twin URL: ws://HOST:PORT/ws/twin/SESSION?token=TOKEN.")],
+    twin: Annotated[str, typer.Option(help="module:attr returning a Twin (imported from here or PYTHONPATH).")],
+    option: Annotated[list[str] | None, typer.Option(help="key=value passed to module:attr; repeatable.")] = None,
+    frame_interval: Annotated[float, typer.Option(help="Wall seconds between frames.")] = 1 / 30,
+) -> None:
+    """Run a twin here and stream it to a session on a server (a remote twin, docs/twins.md)."""
+    import os
+
+    from vizserver.twins.recipes import TwinRecipe
+    from vizserver.twins.remote import RemoteWorkerError, parse_option, run_remote_worker
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does, so `--twin my_model:Twin` finds ./my_model.py
+    try:
+        options = dict(parse_option(o) for o in option or [])
+        code, closed = run_remote_worker(connect, TwinRecipe(kind=twin, options=options), frame_interval)
+    except RemoteWorkerError as exc:
+        if _state["debug"]:
+            traceback.print_exception(exc, file=sys.stderr)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(code=0) from None
+    if closed is not None:
+        typer.echo(f"twin-worker: {closed}", err=True)
+    raise typer.Exit(code=code)
+
+
 def main() -> None:
     app()
