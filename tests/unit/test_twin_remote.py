@@ -35,6 +35,7 @@ from vizserver.twins.runner import TwinEvent, TwinFrame, TwinRefused, TwinStartE
 WAIT_S = 20.0
 N = 8  # as many targets as DecayTwin has points: sampling is exact
 TESTS = Path(__file__).resolve().parents[1]
+EXAMPLE = TESTS.parent / "examples" / "external_model"
 E = TypeVar("E", bound=TwinEvent)
 
 
@@ -47,6 +48,7 @@ class TwinApp:
     events: asyncio.Queue[TwinEvent] = field(default_factory=asyncio.Queue)
     ended: asyncio.Queue[RemoteTwinLink] = field(default_factory=asyncio.Queue)
     ready_timeout_s: float = WAIT_S
+    targets: np.ndarray = field(default_factory=lambda: positions(N))
 
     async def link(self) -> RemoteTwinLink:
         return await asyncio.wait_for(self.links.get(), WAIT_S)
@@ -72,7 +74,7 @@ async def twin_app() -> AsyncIterator[TwinApp]:
 
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
-        link = RemoteTwinLink(websocket, positions(N), app.events.put_nowait, ready_timeout_s=app.ready_timeout_s)
+        link = RemoteTwinLink(websocket, app.targets, app.events.put_nowait, ready_timeout_s=app.ready_timeout_s)
         app.links.put_nowait(link)
         await link.run()  # must return, never raise, whatever the worker does
         app.ended.put_nowait(link)
@@ -88,11 +90,12 @@ async def twin_app() -> AsyncIterator[TwinApp]:
         sock.close()
 
 
-async def start_worker(url: str, *options: str) -> asyncio.subprocess.Process:
+async def start_worker(url: str, *options: str, twin: str = "fixtures.twins:DecayTwin",
+                       cwd: Path | None = None) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "vizserver", "twin-worker", "--connect", url, "--twin", "fixtures.twins:DecayTwin",
-        "--frame-interval", "0.02", *options, env=env, stderr=subprocess.PIPE)
+        sys.executable, "-m", "vizserver", "twin-worker", "--connect", url, "--twin", twin,
+        "--frame-interval", "0.02", *options, env=env, cwd=cwd, stderr=subprocess.PIPE)
 
 
 async def finished(process: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -198,6 +201,31 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
             assert code == 2, err
             assert err.count("\n") == 1 and err.startswith("error: ") and cases[url][1] in err
             assert "token=x" not in err  # the host token stays out of messages
+
+    run(scenario)
+
+
+def test_the_external_model_example_runs_as_a_remote_twin() -> None:
+    """examples/external_model: FitzHugh-Nagumo on the bound vertices, imported from the worker's folder."""
+
+    async def scenario() -> None:
+        async with twin_app() as app:
+            grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0), [0.0]), axis=-1).reshape(-1, 3)
+            app.targets = grid.astype(np.float32)
+            worker = await start_worker(app.url, "--option", "k=6", twin="fhn_model:FitzHughNagumoTwin", cwd=EXAMPLE)
+            link = await app.link()
+            info = await asyncio.wait_for(link.start(), WAIT_S)
+            assert info.vertices == len(grid) and info.schema.outputs == ("u",)
+            first = await app.next(TwinFrame)
+            u = first.fields["u"]
+            assert u.max() > 1.0 and np.median(u) == pytest.approx(-1.2, abs=0.05)  # paced site excited, rest at rest
+            far = grid[-1]  # the corner opposite the pacing site
+            link.act("stimulate", (float(far[0]), float(far[1]), 0.0), 9)
+            stimulated = await app.next(TwinFrame, lambda f: 9 in f.caused_by)
+            assert stimulated.fields["u"][-1] > 1.0
+            await link.stop()
+            await app.run_ended(link)
+            assert (await finished(worker))[0] == 0
 
     run(scenario)
 
