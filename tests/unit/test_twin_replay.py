@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,11 @@ from vizserver.errors import InputError, InvalidGeometryError
 from vizserver.model import Field, TimeSeries, UnstructuredMesh
 from vizserver.model.cells import CellBlock
 from vizserver.twins.base import ParameterError
+from vizserver.twins.recipes import TwinRecipe
 from vizserver.twins.replay import DEFAULT_PLAY_SECONDS, ReplayTwin
+from vizserver.twins.runner import LocalTwinRunner, TwinEvent, TwinFrame
 
+WAIT_S = 20.0
 TIMES = [0.0, 1.0, 2.0, 4.0]  # uneven on purpose
 
 
@@ -186,3 +190,28 @@ def test_bad_options_give_a_one_line_error(tmp_path: Path, options: dict[str, ob
     with pytest.raises(InputError, match=message) as error:
         ReplayTwin.from_options(options)
     assert "\n" not in str(error.value)
+
+
+def test_the_replay_recipe_plays_in_a_worker_process(tmp_path: Path) -> None:
+    """What the server runs for ``kind: replay``: the recipe built in a real worker, seek steered by tag."""
+    pvd = write_pvd(tmp_path)
+    targets = np.asarray(tet_grid().points, dtype=np.float32)
+
+    async def main() -> None:
+        events: asyncio.Queue[TwinEvent] = asyncio.Queue()
+        recipe = TwinRecipe("replay", {"path": str(pvd), "time_per_second": 1e-6})  # frames barely move on
+        runner = LocalTwinRunner(recipe, targets, events.put_nowait, frame_interval_s=0.02)
+        try:
+            info = await asyncio.wait_for(runner.start(), WAIT_S)
+            assert info.schema.outputs == ("p",) and info.time_per_second == 1e-6
+            assert info.outputs[0].range == pytest.approx((float(expected(0).min()), float(expected(3).max())))
+            runner.set_params({"seek": 2.0}, 5)
+            async with asyncio.timeout(WAIT_S):
+                while not (isinstance(event := await events.get(), TwinFrame) and 5 in event.caused_by):
+                    pass
+            assert event.time == pytest.approx(2.0, abs=1e-6)
+            np.testing.assert_allclose(event.fields["p"], expected(2), rtol=1e-5)
+        finally:
+            await runner.stop()
+
+    asyncio.run(main())

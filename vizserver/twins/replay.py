@@ -15,8 +15,10 @@ output is one value per vertex).
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +114,8 @@ class ReplayTwin(Twin):
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)):
             raise ParameterError(f"replay twin: time_per_second must be a number, got {rate!r}")
         try:
-            scene = read(path)
+            with _children_allowed():
+                scene = read(path)
         except InputError as error:
             raise type(error)(f"replay twin: {error}") from error
         if isinstance(which, bool) or not isinstance(which, int | str):
@@ -229,6 +232,25 @@ class ReplayTwin(Twin):
                     lo[name] = min(lo[name], f.range[0])
                     hi[name] = max(hi[name], f.range[1])
         return {name: (lo[name], hi[name]) if lo[name] <= hi[name] else (0.0, 1.0) for name in self._names}
+
+
+@contextmanager
+def _children_allowed() -> Iterator[None]:
+    """Let a daemonic process (the local twin worker) start the child processes ``io.read`` reads VTK in.
+
+    multiprocessing refuses children to daemonic processes, so that no orphan outlives a parent
+    killed with its daemons; the reader's child is itself daemonic, time-limited and ends with its
+    read, so nothing is left behind.
+    """
+    process = multiprocessing.current_process()
+    daemon = process.daemon
+    if daemon:
+        process.daemon = False
+    try:
+        yield
+    finally:
+        if daemon:
+            process.daemon = True
 
 
 def _scalar_names(step: StepFields) -> tuple[str, ...]:
