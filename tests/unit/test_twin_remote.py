@@ -74,6 +74,9 @@ async def twin_app() -> AsyncIterator[TwinApp]:
 
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
+        if websocket.path_params["session_id"] == "refused":  # as the server does with a wrong token
+            await websocket.close(4403, "not the session's host token")
+            return
         link = RemoteTwinLink(websocket, app.targets, app.events.put_nowait, ready_timeout_s=app.ready_timeout_s)
         app.links.put_nowait(link)
         await link.run()  # must return, never raise, whatever the worker does
@@ -180,6 +183,10 @@ def test_a_worker_killed_mid_stream_fails_the_link_which_returns_cleanly() -> No
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     async def scenario() -> None:
+        async with twin_app() as app:
+            await cli_errors(app)
+
+    async def cli_errors(app: TwinApp) -> None:
         free = socket.socket()
         free.bind(("127.0.0.1", 0))
         closed_port = free.getsockname()[1]
@@ -188,6 +195,9 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
             "http://example.org/x": ("fixtures.twins:DecayTwin", "expected ws://HOST:PORT"),
             f"ws://127.0.0.1:{closed_port}/ws/twin/a": ("no_such_module:Twin", "cannot import 'no_such_module'"),
             f"ws://127.0.0.1:{closed_port}/ws/twin/b?token=x": ("fixtures.twins:DecayTwin", "cannot connect"),
+            app.url.replace("/s1?", "/refused?"): (
+                "fixtures.twins:DecayTwin",
+                "the server refused the twin: closed by the server: code 4403 (not the session's host token)"),
         }
         env = {**os.environ, "PYTHONPATH": str(TESTS)}
         processes = {
@@ -200,7 +210,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
             code, err = await finished(process)
             assert code == 2, err
             assert err.count("\n") == 1 and err.startswith("error: ") and cases[url][1] in err
-            assert "token=x" not in err  # the host token stays out of messages
+            assert "token=x" not in err and "token=t" not in err  # the host token stays out of messages
 
     run(scenario)
 

@@ -32,6 +32,7 @@ from vizserver.twins.worker import DEFAULT_FRAME_INTERVAL_S, ChannelClosedError,
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import ClientConnection
 
 log = logging.getLogger("vizserver.twins")
@@ -57,6 +58,8 @@ class WebSocketChannel:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
         self.closed_reason: str | None = None
+        self.received_any = False
+        """Whether the server sent anything: a close before ``bind`` means it refused the twin."""
 
     def send(self, header: bytes, blobs: Sequence[wire.Buffer] = ()) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -78,6 +81,7 @@ class WebSocketChannel:
                 return None
             if not isinstance(header, str):
                 raise wire.WireError("expected a text message (a header), got a binary one")
+            self.received_any = True
             data = header.encode("utf-8")
             blobs: list[bytes] = []
             for i in range(wire.blob_count(data)):
@@ -95,8 +99,13 @@ class WebSocketChannel:
     def close(self) -> None:
         self.connection.close()
 
-    def _closed(self, exc: Exception) -> str:
-        self.closed_reason = f"connection closed: {exc}"
+    def _closed(self, exc: ConnectionClosed) -> str:
+        close = exc.rcvd
+        if close is None:
+            self.closed_reason = f"connection lost ({one_line(exc)})"
+        else:
+            why = f" ({close.reason})" if close.reason else ""
+            self.closed_reason = f"closed by the server: code {close.code}{why}"
         return self.closed_reason
 
 
@@ -154,6 +163,8 @@ def run_remote_worker(
         code = serve(channel, lambda: twin, recipe.params, frame_interval_s)
     finally:
         channel.close()
+    if not channel.received_any and channel.closed_reason is not None:
+        raise RemoteWorkerError(f"{_safe(url)}: the server refused the twin: {channel.closed_reason}")
     return code, channel.closed_reason
 
 
