@@ -194,3 +194,14 @@ def test_build_lv_twin_runs_explicit_on_the_lattice_and_outputs_on_the_scene_sur
     assert at[lowest] < np.nanmedian(at)  # paced at the apex
     twin.bind_outputs(surface.vertices[:10])
     assert twin.outputs()["vm"].shape == (10,)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"resolution": 2}, "resolution must be a whole number in [4, 512], got 2"),
+    ({"sim_resolution": "fine"}, "sim_resolution must be a whole number in [4, 512], got 'fine'"),
+    ({"sim_resolution": 10_000}, "sim_resolution must be a whole number"),
+])
+def test_build_lv_twin_refuses_bad_resolutions_with_one_line(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ParameterError) as info:
+        build_lv_twin(**options)  # type: ignore[arg-type]
+    assert message in str(info.value) and "\n" not in str(info.value)

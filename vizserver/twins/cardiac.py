@@ -45,7 +45,7 @@ from vizserver.anatomy.lv import TETRA_RESOLUTION, lv_lattice, lv_surface
 from vizserver.errors import InvalidGeometryError
 from vizserver.model import UnstructuredMesh
 from vizserver.twins import kernels
-from vizserver.twins.base import Action, Parameter, ParamValue, Schema, Twin, TwinBlowUpError
+from vizserver.twins.base import Action, Parameter, ParameterError, ParamValue, Schema, Twin, TwinBlowUpError
 from vizserver.twins.fem import TetGeometry, explicit_step_limit, lumped_mass, stiffness, tet_geometry, unit_fibres
 from vizserver.twins.interpolate import p1_sampling_matrix
 
@@ -73,6 +73,8 @@ CG_MAX_ITERATIONS = 500
 STIFF_THRESHOLD = 100.0
 REALTIME_SIM_RESOLUTION = 64
 """``lv_lattice`` resolution :func:`build_lv_twin` simulates by default: 0.83 mm, 8,033 points."""
+MAX_LV_RESOLUTION = 512
+"""Largest ``resolution`` / ``sim_resolution`` :func:`build_lv_twin` takes (a 512 lattice is ~4M points)."""
 LV_DT_MS = 0.15
 """Its internal step: one diffusion sub-step at that spacing (limit 0.17 ms with the default
 diffusivities); ~2x real time on one core of the development machine (docs/twins.md)."""
@@ -344,6 +346,11 @@ def build_lv_twin(
     for ``lv_tetra(resolution)``; the runner rebinds them to the scene object's own vertices.
     ``params`` and ``kw`` go to :class:`CardiacTwin` (e.g. ``dt_ms``, ``kernel``, ``threads``).
     """
+    for name, value in (("resolution", resolution), ("sim_resolution", sim_resolution)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 4 <= value <= MAX_LV_RESOLUTION):
+            raise ParameterError(f"cardiac twin: {name} must be a whole number in [4, {MAX_LV_RESOLUTION}], "
+                                 f"got {value!r}")
     kw.setdefault("dt_ms", LV_DT_MS)
     twin = CardiacTwin(lv_lattice(sim_resolution or REALTIME_SIM_RESOLUTION), params, **kw)
     twin.bind_outputs(lv_surface(resolution).vertices)
