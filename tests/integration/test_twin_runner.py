@@ -15,6 +15,7 @@ import psutil
 import pytest
 from fixtures.twins import SCHEMA, positions
 
+from vizserver.anatomy.lv import lv_tetra
 from vizserver.twins.recipes import TwinRecipe
 from vizserver.twins.runner import (
     LocalTwinRunner,
@@ -68,12 +69,14 @@ class Events:
                          for e in self.seen[-12:])
 
 
-def run(scenario: Callable[..., Awaitable[None]], recipe: TwinRecipe = DECAY, **options: Any) -> None:
+def run(scenario: Callable[..., Awaitable[None]], recipe: TwinRecipe = DECAY, targets: Any = None,
+        **options: Any) -> None:
     """Run ``scenario(runner, events)`` with a started runner, and check that stop() leaves no process."""
 
     async def main() -> None:
         events = Events()
-        runner = LocalTwinRunner(recipe, positions(N), events, frame_interval_s=0.02, **options)
+        where = positions(N) if targets is None else targets
+        runner = LocalTwinRunner(recipe, where, events, frame_interval_s=0.02, **options)
         try:
             await runner.start()
             await scenario(runner, events)
@@ -109,6 +112,22 @@ def test_a_param_change_gives_a_frame_tagged_with_it_that_shows_the_change() -> 
         assert u0(changed) > 40.0 and changed.fields["u"].dtype == np.float32 and changed.fields["u"].shape == (N,)
 
     run(scenario)
+
+
+def test_the_cardiac_twin_runs_and_is_steered_on_a_scene_objects_vertices() -> None:
+    targets = lv_tetra(12).points
+
+    async def scenario(runner: LocalTwinRunner, events: Events) -> None:
+        info = runner.info
+        assert info is not None and info.vertices == len(targets) and info.time_unit == "ms"
+        assert [(o.name, o.unit) for o in info.outputs] == [("vm", "mV"), ("activation_time", "ms")]
+        excited = await events.next(TwinFrame, lambda f: float(np.nanmax(f.fields["vm"])) > 0.0)  # the paced beat
+        assert excited.fields["vm"].shape == (len(targets),)
+        runner.set_params({"cycle_length": 300.0}, 21)
+        changed = await events.next(TwinFrame, lambda f: f.caused_by == (21,))
+        assert changed.time > excited.time
+
+    run(scenario, TwinRecipe("cardiac", {"resolution": 12}), targets)
 
 
 def test_a_flood_of_changes_is_merged_and_every_tag_reported() -> None:
@@ -253,3 +272,49 @@ def test_stop_ends_the_worker_and_its_threads() -> None:
         assert (await events.next(TwinRefused)).message == "the twin was stopped"
 
     asyncio.run(main())
+
+
+BIG = 200_000
+"""Vertices of the backpressure tests: 1.6 MB per frame, far more than a pipe's buffer."""
+
+
+def test_a_slow_server_slows_the_worker_instead_of_queueing_frames() -> None:
+    async def scenario(runner: LocalTwinRunner, events: Events) -> None:
+        frames = [await events.next(TwinFrame) for _ in range(25)]
+        # the worker could do 50 frames/s; the server takes 60 ms per frame, so the worker waits on send
+        assert frames[-1].realtime < 0.6
+        assert frames[-1].frame - frames[0].frame == 24  # every frame it sent arrived, none dropped
+
+    class SlowServer(Events):
+        def __call__(self, event: TwinEvent) -> None:
+            super().__call__(event)
+            if isinstance(event, TwinFrame) and event.frame <= 30:  # then fast again, so a backlog would drain
+                time.sleep(0.06)  # stands for a loop busy with other work, not a wait for anything
+
+    async def main() -> None:
+        events = SlowServer()
+        runner = LocalTwinRunner(TwinRecipe("fixtures.twins:DecayTwin", {"points": BIG}), positions(BIG), events,
+                                 frame_interval_s=0.02)
+        try:
+            await runner.start()
+            await scenario(runner, events)
+        finally:
+            await runner.stop()
+
+    asyncio.run(main())
+
+
+def test_the_event_loop_stays_responsive_while_big_frames_stream() -> None:
+    async def scenario(runner: LocalTwinRunner, events: Events) -> None:
+        await events.next(TwinFrame)
+        loop = asyncio.get_running_loop()
+        lags = []
+        for _ in range(100):
+            due = loop.time() + 0.01
+            await asyncio.sleep(0.01)  # the probe: how late does the loop wake us?
+            lags.append(loop.time() - due)
+        frames = [e for e in events.seen if isinstance(e, TwinFrame)]
+        assert len(frames) > 20 and frames[-1].fields["u"].shape == (BIG,)
+        assert max(lags) < 0.25
+
+    run(scenario, TwinRecipe("fixtures.twins:DecayTwin", {"points": BIG}), positions(BIG))

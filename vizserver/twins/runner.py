@@ -366,8 +366,8 @@ class _WorkerProcess:
             self.process.kill()
             self.process.join()
         self._slots.release(MAX_UNDELIVERED_MESSAGES)  # a reader waiting for the loop may finish now
-        self._writer.join()
-        self._reader.join()
+        self._writer.join(timeout)
+        self._reader.join(timeout)  # both end once the process is gone (unless a grandchild holds the pipe)
         self.channel.close()
         return self.process.exitcode
 
