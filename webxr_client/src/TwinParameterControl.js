@@ -29,6 +29,8 @@ export class TwinParameterControl {
     this.dragging = false;
     this.holdUntil = -Infinity;
     this.holdTimer = null;
+    /** The value this user sent last, until a broadcast confirms it (or HOLD_AFTER_SEND_MS pass). */
+    this.pending = undefined;
     this.element = document.createElement('div');
     this.element.className = 'twin-param';
     this.element.dataset.name = info.name;
@@ -46,13 +48,16 @@ export class TwinParameterControl {
   follow(value) {
     if (value === undefined) return;
     this.serverValue = value;
-    if (!this.#held()) this.#show(value);
+    if (this.#held(value)) return;
+    this.pending = undefined;
+    this.#show(value);
   }
 
   /** The server refused a change: show its value again, whatever the user is doing. */
   snapBack() {
     this.throttle?.cancel();
     this.dragging = false;
+    this.pending = undefined;
     this.holdUntil = -Infinity;
     clearTimeout(this.holdTimer);
     this.#show(this.serverValue, true);
@@ -173,6 +178,7 @@ export class TwinParameterControl {
   }
 
   #send(value) {
+    this.pending = value;
     this.#hold();
     this.onChange(this.name, value);
   }
@@ -183,6 +189,7 @@ export class TwinParameterControl {
     this.#hold();
   }
 
+  /** Keep broadcasts off the control for a while (they may predate this user's change). */
   #hold() {
     this.shown = undefined; // the control now shows the user's value, whatever it showed before
     this.holdUntil = performance.now() + HOLD_AFTER_SEND_MS;
@@ -192,9 +199,14 @@ export class TwinParameterControl {
     }, HOLD_AFTER_SEND_MS + 10);
   }
 
-  #held() {
-    const typing = this.number && document.activeElement === this.number;
-    return this.dragging || typing || performance.now() < this.holdUntil;
+  /**
+   * Whether a broadcast of `value` should leave the control alone: while it is dragged or typed
+   * in, and shortly after a change, until a broadcast carries the value sent.
+   */
+  #held(value = undefined) {
+    if (this.dragging || (this.number && document.activeElement === this.number)) return true;
+    if (performance.now() >= this.holdUntil) return false;
+    return this.pending === undefined ? false : !Object.is(value, this.pending);
   }
 
   #show(value, force = false) {
