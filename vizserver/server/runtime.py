@@ -11,28 +11,41 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 
-from vizserver.protocol.messages import UploadStatus
+from vizserver.errors import VizServerError
+from vizserver.io.glb_decode import read_glb_file
+from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
+from vizserver.scenefile import TwinSpec, load_scene_file, resolve_source
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
-from vizserver.scenes.objects import BuiltScene
+from vizserver.scenes.objects import BuiltScene, StreamObject
 from vizserver.server.settings import ServerSettings
 from vizserver.sessions.registry import Created, SessionRegistry
 from vizserver.streaming.hub import SessionHub
 from vizserver.streaming.metrics import Counters
 from vizserver.streaming.series import SeriesLoader
+from vizserver.streaming.twin import TwinController
+from vizserver.twins.recipes import TwinRecipe
+from vizserver.twins.remote import RemoteTwinLink
+from vizserver.twins.runner import LocalTwinRunner, TwinEvent, TwinHost
 from vizserver.uploads.manager import UploadManager
 from vizserver.uploads.worker import Converted, Failed
 
 UploadStage = Literal["received", "converting", "done", "failed"]
 
 log = logging.getLogger("vizserver.server")
+
+CLOSE_NO_REMOTE_TWIN = 4009
+"""Close code for a twin worker the session cannot take."""
 
 PROGRESS_LOG_STEP = 0.25
 """Scene building logs its progress every quarter."""
@@ -50,6 +63,10 @@ class ServerRuntime:
         self.loader = SeriesLoader(self.store)
         self.uploads = UploadManager(settings.cache_dir, settings.upload_workers)
         self.scenes: dict[Path, BuiltScene] = {}
+        self.twins: dict[Path, TwinSpec | None] = {}
+        """The twin each served scene file asks for."""
+        self.remote_twins: dict[str, tuple[StreamObject, TwinSpec]] = {}
+        """Sessions waiting for (or served by) a remote twin worker: the object it draws on and the scene's spec."""
         self.default_session_id = ""
         self.last_build = prebuilt
         if prebuilt is not None:
@@ -60,7 +77,8 @@ class ServerRuntime:
 
     async def start(self) -> None:
         scene = await self.scene(self.settings.scene)
-        self.default_session_id = self.create_session(scene).session.id
+        created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene)
+        self.default_session_id = created.session.id
         self.uploads.start()
 
     async def stop(self) -> None:
@@ -78,6 +96,7 @@ class ServerRuntime:
                 return hit
             started = time.perf_counter()
             build = await asyncio.to_thread(load_or_build, path, self.store, _progress_logger(path.name))
+            self.twins[path] = (await asyncio.to_thread(load_scene_file, path)).twin
             self.loader.add(build.series)
             self.scenes[path] = build.scene
             self.last_build = build
@@ -85,7 +104,10 @@ class ServerRuntime:
             log.info("%s: %s in %.2f s", path.name, how, time.perf_counter() - started)
             return build.scene
 
-    def create_session(self, scene: BuiltScene) -> Created:
+    def create_session(
+        self, scene: BuiltScene, twin: TwinSpec | None = None, scene_path: Path | None = None
+    ) -> Created:
+        """A new session on ``scene``; with ``twin``, its own live twin starts in the background."""
         now = time.monotonic()
         for gone in self.registry.prune(now, keep=self.default_session_id):
             hub = self.hubs.pop(gone)
@@ -94,7 +116,51 @@ class ServerRuntime:
         hub = SessionHub(created.session, self.loader, self.counters)
         hub.start()
         self.hubs[created.session.id] = hub
+        if twin is not None:
+            self._attach_twin(created, hub, scene, twin, scene_path or self.settings.scene)
         return created
+
+    # --- twins ---
+
+    def _attach_twin(self, created: Created, hub: SessionHub, scene: BuiltScene, spec: TwinSpec,
+                     scene_path: Path) -> None:
+        """Give ``hub`` a twin hosted in a worker process; it starts in the background (clients see "starting").
+
+        A ``remote`` twin waits for a ``vizserver twin-worker`` to connect (:meth:`serve_remote_twin`).
+        """
+        obj = next((o for o in scene.objects if o.name == spec.object or o.name.startswith(f"{spec.object}/")), None)
+        if obj is None:
+            log.error("%s: twin object %r is not in the scene", scene_path.name, spec.object)
+            return
+        if spec.kind == "remote":
+            url = f"{self.settings.url.replace('http', 'ws', 1)}/ws/twin/{created.session.id}?token=***"
+            hub.twin = TwinController(hub, obj.id, _no_host, spec.parameters, spec.colormap,
+                                      message="waiting for a twin worker to connect")
+            self.remote_twins[created.session.id] = (obj, spec)
+            log.info("session %s waits for a remote twin: vizserver twin-worker --connect '%s' --twin module:attr "
+                     "(token: the session's host token)", created.session.id, url)
+            return
+        options = dict(spec.options)
+        if spec.kind == "replay" and "path" not in options:
+            source = next((o.source for o in load_scene_file(scene_path).objects if o.name == spec.object), None)
+            if source is not None:
+                options["path"] = str(resolve_source(scene_path, source))
+        recipe = TwinRecipe(kind=spec.kind, options=options, params=dict(spec.parameters))
+        asset = self.store.glb_path(obj.asset)
+        settings = self.settings
+        running = sum(1 for h in self.hubs.values() if h.twin is not None and h.twin.status().state != "failed")
+
+        async def make_host(on_event: Callable[[TwinEvent], None]) -> TwinHost:
+            if running >= settings.max_live_twins:
+                raise VizServerError(f"this server already runs {settings.max_live_twins} live twins; "
+                                     "close a session or raise VIZSERVER_MAX_LIVE_TWINS")
+            if asset is None:
+                raise VizServerError(f"{obj.name}: its geometry is missing from the cache")
+            targets = await asyncio.to_thread(_vertex_positions, asset)
+            return LocalTwinRunner(recipe, targets, on_event, frame_interval_s=settings.twin_frame_interval_s)
+
+        hub.twin = TwinController(hub, obj.id, make_host, spec.parameters, spec.colormap)
+        self.spawn(hub.twin.start())
 
     def outboxes(self) -> list[Outbox]:
         return [link.outbox for hub in self.hubs.values() for link in hub.links.values()]
@@ -132,6 +198,54 @@ class ServerRuntime:
         status("failed", 1.0, result.error)
         log.info("upload %s (%s) failed: %s", upload_id, name, result.error)
         path.unlink(missing_ok=True)
+
+
+    async def serve_remote_twin(self, ws: WebSocket, session_id: str, token: str | None) -> None:
+        """A ``vizserver twin-worker`` connected: it becomes the session's twin until it disconnects."""
+        await ws.accept()
+        hub = self.hubs.get(session_id)
+        member = hub.session.member(token) if hub is not None else None
+        if hub is None or member is None or member.role != "host":
+            await ws.close(int(CloseCode.UNKNOWN_SESSION), "unknown session or not the session's host token")
+            return
+        slot = self.remote_twins.get(session_id)
+        if slot is None:
+            await ws.close(CLOSE_NO_REMOTE_TWIN, "this session's scene has no remote twin (twin: kind: remote)")
+            return
+        if hub.twin is not None and hub.twin.host is not None and hub.twin.status().state != "failed":
+            await ws.close(CLOSE_NO_REMOTE_TWIN, "a twin worker is already connected to this session")
+            return
+        obj, spec = slot
+        asset = self.store.glb_path(obj.asset)
+        if asset is None:
+            await ws.close(CLOSE_NO_REMOTE_TWIN, f"{obj.name}: its geometry is missing from the cache")
+            return
+        targets = await asyncio.to_thread(_vertex_positions, asset)
+        link: RemoteTwinLink | None = None
+
+        async def use_link(on_event: Callable[[TwinEvent], None]) -> TwinHost:
+            assert link is not None
+            return link
+
+        controller = TwinController(hub, obj.id, use_link, spec.parameters, spec.colormap)
+        link = RemoteTwinLink(ws, targets, controller.on_event)
+        hub.twin = controller
+        hub.broadcast(controller.status())
+        starting = asyncio.create_task(controller.start())
+        try:
+            await link.run()
+        finally:
+            await starting
+
+
+async def _no_host(_on_event: Callable[[TwinEvent], None]) -> TwinHost:
+    raise VizServerError("no twin worker has connected")
+
+
+def _vertex_positions(asset: Path) -> npt.NDArray[np.float32]:
+    """The vertices of an object's GLB in its vertex order: where a twin's outputs go."""
+    meshes = list(read_glb_file(asset).meshes.values())
+    return np.ascontiguousarray(np.concatenate([m.positions for m in meshes]), dtype=np.float32)
 
 
 def _progress_logger(name: str) -> Any:

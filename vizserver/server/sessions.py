@@ -61,7 +61,7 @@ async def create_session(request: Request, body: CreateSession | None = None) ->
     except VizServerError as exc:  # a scene file of the folder that does not build: say why
         raise HTTPException(422, str(exc)) from exc
     try:
-        created = runtime.create_session(scene)
+        created = runtime.create_session(scene, runtime.twins.get(path), path)
     except LimitExceededError as exc:
         raise HTTPException(429, str(exc)) from exc
     return {
@@ -108,3 +108,9 @@ async def websocket(ws: WebSocket, session_id: str, token: str | None = None) ->
     """Protocol v1 (docs/protocol.md)."""
     runtime = runtime_of(ws)
     await serve_websocket(ws, runtime.hubs.get(session_id), token, runtime.settings.stall_timeout_s)
+
+
+@router.websocket("/ws/twin/{session_id}")
+async def twin_worker(ws: WebSocket, session_id: str, token: str | None = None) -> None:
+    """A ``vizserver twin-worker`` serving the session's remote twin (docs/twins.md); the host's token only."""
+    await runtime_of(ws).serve_remote_twin(ws, session_id, token)

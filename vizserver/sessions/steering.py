@@ -139,7 +139,7 @@ class Steering:
             self.speed = msg.speed
         if msg.playing is not None:
             self.state = "running" if msg.playing else "paused"
-        return Forward("control", self._tag(client_id, msg.seq), playing=msg.playing, speed=msg.speed)
+        return Forward("control", 0, playing=msg.playing, speed=msg.speed)  # no frame computes "with" a pause
 
     def _take_token(self, client_id: str, now: float) -> bool:
         bucket = self._buckets.get(client_id)
