@@ -190,8 +190,13 @@ class TwinLoop:
                 received = self.channel.receive(0.0) if batch < MAX_INPUTS_PER_FRAME else None
                 if received is None:
                     break
-            if changed and not self.playing:
-                self._send_frame()  # paused: still show what an input did
+            if (changed or self.tags) and not self.playing:
+                self._send_frame()  # paused: still show what an input did (and answer its tags)
+            elif changed and self.playing:
+                # Steering latency: compute the frame with the change now rather than at ``due``; that
+                # frame takes the place of the one due, so frames still come once an interval on average.
+                self._send_frame()
+                due = max(due + self.interval, self.clock())
 
     # --- inputs ----------------------------------------------------------------------------------
 
