@@ -64,6 +64,8 @@ export class App {
     this.framed = false;
     this.frameErrors = 0;
     this.uploadCount = 0;
+    /** Whether the scene has a time series (playback controls mean something). */
+    this.timed = false;
     /** The last `twin` message (null: this session has no twin). */
     this.twin = null;
     this.steering = new TwinSteering();
@@ -356,6 +358,8 @@ export class App {
     if (!this.views.has(this.selectedId)) this.selectedId = message.objects[0]?.id ?? null;
     const timed = message.objects.find((info) => info.time && info.time.steps > 1);
     this.timeControls.setTimeline(timed?.time ?? null);
+    this.timed = Boolean(timed);
+    this.timeSection.hidden = Boolean(this.twin) && !this.timed; // a live twin alone has no playback
     this.objectList.update([...this.views.values()], this.selectedId);
     this.splitView.update([...this.views.values()]);
     this.#refreshFieldPanel();
@@ -421,6 +425,7 @@ export class App {
       },
     });
     const time = this.panel.section('Time', 'time-section');
+    this.timeSection = time.parentElement;
     this.timeControls = new TimeControls(time, (request) => this.connection?.send({ type: 'playback', ...request }));
     const clip = this.panel.section('Clipping plane', 'clip-section');
     this.clip = new ClipPlane(clip, () => this.viewer.setClipping(this.clip.planes));
@@ -448,6 +453,7 @@ export class App {
     this.twin = message;
     const view = this.views.get(message.object);
     this.twinSection.hidden = false;
+    this.timeSection.hidden = !this.timed; // a live twin alone has no playback
     this.twinPanel.update(message, view?.name);
     this.#probeAxis();
   }

@@ -127,7 +127,7 @@ export class TwinPanel {
     const status = this.status;
     if (!status || !Number.isFinite(time)) return;
     let text = `t = ${formatTwinTime(time, status.time_unit)}`;
-    if (status.state === 'running') text += ` · ${formatNumber(status.realtime)}× real time`;
+    if (status.state === 'running') text += ` · ${formatFactor(status.realtime)}× real time`;
     if (text !== this.clock.textContent) this.clock.textContent = text;
     const compute = Number.isFinite(status.step_ms) ? `; the last frame took ${formatNumber(status.step_ms)} ms to compute` : '';
     this.clock.title = `target ${status.speed}× real time, achieved ${formatNumber(status.realtime)}×${compute}`;
@@ -181,6 +181,11 @@ export function formatTwinTime(time, unit = '') {
   const magnitude = Math.abs(time);
   const digits = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : 2;
   return `${time.toFixed(digits)}${unit ? ` ${unit}` : ''}`;
+}
+
+/** A real-time factor to two significant digits (0.98, 1.2, 12). */
+function formatFactor(x) {
+  return Number.isFinite(x) ? String(Number(x.toPrecision(2))) : '?';
 }
 
 function closest(options, value) {
