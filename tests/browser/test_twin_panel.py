@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pytest
 import pyvista as pv
 from fixtures.browser import WAIT_MS, canvas_pixels, ensure_client_built, state, wait_ready, wait_state
-from fixtures.server import LiveServer, settings_for, start_thread_server
+from fixtures.server import LiveServer, start_process_server
 from playwright.sync_api import Page
 
 from vizserver.anatomy.lv import lv_surface
@@ -61,7 +61,7 @@ def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     root = tmp_path_factory.mktemp("twin-panel")
     scene = root / "twin.yaml"
     scene.write_text(SCENE)
-    server = start_thread_server(settings_for(scene, root / "cache"))
+    server = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(root / "cache")})
     yield server
     server.stop()
 

@@ -71,6 +71,7 @@ class ServerRuntime:
         self.last_build = prebuilt
         if prebuilt is not None:
             self.scenes[settings.scene] = prebuilt.scene
+            self.twins[settings.scene] = load_scene_file(settings.scene).twin
             self.loader.add(prebuilt.series)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scene_lock = asyncio.Lock()
