@@ -217,6 +217,24 @@ def test_a_slow_twin_falls_behind_and_says_so_in_realtime() -> None:
     assert server.exit() == EXIT_OK
 
 
+class UnevenTwin(DecayTwin):
+    """Every other step costs 1.6 frame intervals, the others 0.2: fast enough on average, late every other frame."""
+
+    def step(self, dt: float) -> None:
+        self.step_s = (1.6 if self.steps % 2 == 0 else 0.2) * INTERVAL_S
+        super().step(dt)
+
+
+def test_late_frames_are_made_up_so_an_uneven_twin_keeps_real_time() -> None:
+    server = Server(UnevenTwin)
+    server.start()
+    frames = [server.next(wire.Frame) for _ in range(60)]
+    # without making up late frames each slow step would lose 0.6 interval: realtime about 0.77
+    assert frames[-1].realtime >= 0.95
+    server.send(wire.Stop())
+    assert server.exit() == EXIT_OK
+
+
 def test_a_twin_that_raises_ends_the_loop_with_its_reason() -> None:
     server = Server(lambda: DecayTwin())
     server.start()

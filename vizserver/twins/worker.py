@@ -35,6 +35,8 @@ MAX_INPUTS_PER_FRAME = 64
 """Inputs arriving together are applied as one batch of at most this many (paused: one frame per batch)."""
 BLOW_UPS_BEFORE_PAUSE = 3
 """This many blow-ups in a row, with no good frame between them, pause the twin (its parameters diverge)."""
+CATCH_UP_INTERVALS = 3.0
+"""Late frames are made up (real time kept on average) while the twin is at most this many frames behind."""
 MAX_MESSAGE_CHARS = 500
 """Error messages from the twin are cut to this length (they go to users)."""
 
@@ -176,7 +178,7 @@ class TwinLoop:
         while True:
             if self.playing and self.clock() >= due:
                 self._send_frame()
-                due = max(due + self.interval, self.clock())  # behind: no catching up in a burst
+                due = self._next_due(due)
             # The real wait until the next frame is due (or, paused, until an input arrives).
             received = self.channel.receive(max(0.0, due - self.clock()) if self.playing else None)
             if received is None:
@@ -196,7 +198,14 @@ class TwinLoop:
                 # Steering latency: compute the frame with the change now rather than at ``due``; that
                 # frame takes the place of the one due, so frames still come once an interval on average.
                 self._send_frame()
-                due = max(due + self.interval, self.clock())
+                due = self._next_due(due)
+
+    def _next_due(self, due: float) -> float:
+        """One interval on; a frame that came late is made up by the next ones coming sooner, unless the
+        twin is more than ``CATCH_UP_INTERVALS`` behind (slower than real time): then it just falls behind."""
+        now = self.clock()
+        due += self.interval
+        return now if now - due > CATCH_UP_INTERVALS * self.interval else due
 
     # --- inputs ----------------------------------------------------------------------------------
 
