@@ -192,3 +192,55 @@ def test_each_new_session_gets_its_own_twin(server: LiveServer) -> None:
         await b.close()
 
     asyncio.run(scenario())
+
+
+FAULTY_SCENE = """\
+version: 1
+title: Faulty twin
+objects:
+  - name: sheet
+    generator: {name: lv_surface, parameters: {resolution: 8}}
+twin:
+  kind: fixtures.twins:DecayTwin
+  object: sheet
+"""
+
+
+async def twin_state(client: Client, state: str) -> dict[str, Any]:
+    while True:
+        status = await client.message("twin", timeout=60)
+        if status["state"] == state:
+            return status
+
+
+def test_a_crashing_or_blowing_up_twin_is_recovered_and_everyone_is_told(tmp_path: Path) -> None:
+    scene = tmp_path / "faulty.yaml"
+    scene.write_text(FAULTY_SCENE)
+    live = start_thread_server(settings_for(scene, tmp_path / "cache"))
+    try:
+        session = live.default_session()
+
+        async def scenario() -> None:
+            user = await Client.open(ws_url(live, session))
+            watcher = await Client.open(ws_url(live, session))
+            status = await running_twin(user)
+            await running_twin(watcher)
+            await user.send({"type": "twin_action", "seq": 1, "action": "crash"})
+            restarting = await twin_state(watcher, "restarting")
+            assert "division by zero" in restarting.get("message", "")
+            await twin_state(watcher, "running")
+            frame = await twin_frame(watcher, status["object"])
+            assert np.all(np.isfinite(frame.values))
+            await user.send({"type": "twin_action", "seq": 2, "action": "blow up"})
+            while True:  # the reset is said to everyone, with the twin's own message
+                told = await watcher.message("twin", timeout=30)
+                if "NaN" in told.get("message", ""):
+                    break
+            after = await twin_frame(watcher, status["object"], frame.header.step + 1)
+            assert np.all(np.isfinite(after.values))
+            await user.close()
+            await watcher.close()
+
+        asyncio.run(scenario())
+    finally:
+        live.stop()
