@@ -25,9 +25,16 @@ import numpy.typing as npt
 
 from vizserver.errors import VizServerError
 from vizserver.twins import wire
-from vizserver.twins.base import ParamValue
 from vizserver.twins.recipes import TwinRecipe, TwinRecipeError, build_twin
-from vizserver.twins.runner import HostState, TwinEvent, TwinInfo, TwinRefused, TwinStartError, TwinState
+from vizserver.twins.runner import (
+    HostRequests,
+    HostState,
+    TwinEvent,
+    TwinInfo,
+    TwinRefused,
+    TwinStartError,
+    TwinState,
+)
 from vizserver.twins.worker import DEFAULT_FRAME_INTERVAL_S, ChannelClosedError, Received, one_line, serve
 
 if TYPE_CHECKING:
@@ -200,7 +207,7 @@ class _WorkerFailedError(Exception):
     """The worker said ``failed`` (its twin could not be built or raised), or never said ``ready``."""
 
 
-class RemoteTwinLink:
+class RemoteTwinLink(HostRequests):
     """A :class:`~vizserver.twins.runner.TwinHost` for a ``twin-worker`` connected over ``websocket``.
 
     The server accepts the worker's WebSocket, makes a link with the target vertex positions and
@@ -241,20 +248,6 @@ class RemoteTwinLink:
         if self.info is None:
             raise TwinStartError(self._failure or "the remote twin went away before it was ready")
         return self.info
-
-    def set_params(self, values: Mapping[str, ParamValue], tag: int) -> None:
-        self._request(lambda: self._state.set_params(values, tag), tag)
-
-    def act(self, action: str, point: tuple[float, float, float] | None, tag: int) -> None:
-        self._request(lambda: self._state.act(action, point, tag), tag)
-
-    def reset(self, params: Mapping[str, ParamValue] | None, tag: int) -> None:
-        self._request(lambda: self._state.reset(params, tag), tag)
-
-    def control(self, playing: bool | None = None, speed: float | None = None) -> None:
-        """Raises :class:`~vizserver.twins.base.ParameterError` for a speed outside the playback limits."""
-        self._state.control(playing, speed)
-        self._flush()
 
     async def stop(self) -> None:
         """Tell the worker to stop and close the socket; :meth:`run` then returns without a failure."""

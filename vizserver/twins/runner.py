@@ -415,7 +415,37 @@ class _WorkerProcess:
 Phase = Literal["new", "starting", "up", "restarting", "failed", "stopped"]
 
 
-class LocalTwinRunner:
+class HostRequests:
+    """The request half of a :class:`TwinHost` over a :class:`HostState`: queue (merged) and hand on.
+
+    Hosts provide ``_state``, ``_request`` (apply a queueing call, refusing when the worker is gone)
+    and ``_flush`` (pass what may go now to the worker).
+    """
+
+    _state: HostState
+
+    def _request(self, apply: Callable[[], list[TwinEvent]], tag: int) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def set_params(self, values: Mapping[str, ParamValue], tag: int) -> None:
+        self._request(lambda: self._state.set_params(values, tag), tag)
+
+    def act(self, action: str, point: tuple[float, float, float] | None, tag: int) -> None:
+        self._request(lambda: self._state.act(action, point, tag), tag)
+
+    def reset(self, params: Mapping[str, ParamValue] | None, tag: int) -> None:
+        self._request(lambda: self._state.reset(params, tag), tag)
+
+    def control(self, playing: bool | None = None, speed: float | None = None) -> None:
+        """Raises :class:`~vizserver.twins.base.ParameterError` for a speed outside the playback limits."""
+        self._state.control(playing, speed)
+        self._flush()
+
+
+class LocalTwinRunner(HostRequests):
     """A :class:`TwinHost` running the twin of ``recipe`` in a local worker process.
 
     ``targets`` are the ``(n, 3)`` vertex positions (in the twin's coordinates) its outputs are
@@ -486,20 +516,6 @@ class LocalTwinRunner:
             raise TwinStartError(str(exc)) from None
         self._watchdog = asyncio.create_task(self._watch(), name="twin watchdog")
         return info
-
-    def set_params(self, values: Mapping[str, ParamValue], tag: int) -> None:
-        self._request(lambda: self._state.set_params(values, tag), tag)
-
-    def act(self, action: str, point: tuple[float, float, float] | None, tag: int) -> None:
-        self._request(lambda: self._state.act(action, point, tag), tag)
-
-    def reset(self, params: Mapping[str, ParamValue] | None, tag: int) -> None:
-        self._request(lambda: self._state.reset(params, tag), tag)
-
-    def control(self, playing: bool | None = None, speed: float | None = None) -> None:
-        """Raises :class:`ParameterError` for a speed outside the playback limits."""
-        self._state.control(playing, speed)
-        self._flush()
 
     async def stop(self) -> None:
         """Ask the worker to stop, kill it after STOP_TIMEOUT_S, and wait for it and its threads."""

@@ -1,4 +1,5 @@
 import * as THREE from 'three';
+import { button } from './button.js';
 import { ClipPlane } from './ClipPlane.js';
 import { ColorBar } from './ColorBar.js';
 import { ColormapTexture } from './ColormapTexture.js';
@@ -600,13 +601,4 @@ export class App {
 /** A scene object without a time axis whose fields stream is live (a twin's): its frames' steps are twin frames. */
 function isLive(view) {
   return !view.info.time;
-}
-
-function button(id, text, title) {
-  const element = document.createElement('button');
-  element.type = 'button';
-  element.id = id;
-  element.textContent = text;
-  element.title = title;
-  return element;
 }

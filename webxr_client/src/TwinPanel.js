@@ -2,6 +2,7 @@ import { formatNumber } from './ColorBar.js';
 import { ProbeChart } from './ProbeChart.js';
 import { TwinParameterControl } from './TwinParameterControl.js';
 import { TwinTools } from './TwinTools.js';
+import { button } from './button.js';
 
 /** Real-time factors offered (simulated time per wall-clock time); the protocol allows 0.05 to 16. */
 export const TWIN_SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16];
@@ -190,15 +191,6 @@ function formatFactor(x) {
 
 function closest(options, value) {
   return options.reduce((best, x) => (Math.abs(x - value) < Math.abs(best - value) ? x : best), options[0]);
-}
-
-function button(id, text, title) {
-  const element = document.createElement('button');
-  element.type = 'button';
-  element.id = id;
-  element.textContent = text;
-  element.title = title;
-  return element;
 }
 
 function subheading(text) {
