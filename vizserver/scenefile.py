@@ -49,7 +49,7 @@ class MaterialSpec(_Strict):
 
 
 class GeneratorSpec(_Strict):
-    name: Literal["lv_surface", "lv_tetra"]
+    name: Literal["lv_surface", "lv_tetra", "brain_surface"]
     parameters: dict[str, float | int] = Field(default_factory=dict)
 
 

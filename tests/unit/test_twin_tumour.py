@@ -10,7 +10,7 @@ from vizserver.errors import VizServerError
 from vizserver.model import Volume
 from vizserver.twins.base import ParameterError, TwinBlowUpError
 from vizserver.twins.brain import CSF, GREY, WHITE, brain_labels
-from vizserver.twins.tumour import TumourTwin, fraction_day, survival_fraction
+from vizserver.twins.tumour import TUMOUR_VIEW_DEPTH_MM, TumourTwin, fraction_day, survival_fraction
 
 
 def _box(shape: tuple[int, int, int], label: int, spacing: float) -> Volume:
@@ -105,7 +105,7 @@ def test_growth_stays_in_tissue_and_spreads_faster_in_white_matter() -> None:
 def test_fields_live_on_the_brain_surface_and_probe_reads_the_density() -> None:
     twin = TumourTwin(brain_labels(4.0))
     fields = twin.fields()
-    assert set(fields) == set(twin.schema.outputs) == {"density"}
+    assert set(fields) == set(twin.schema.outputs) == {"density", "tumour"}
     assert fields["density"].dtype == np.float32 and fields["density"].shape == (twin.mesh.n_points,)
     assert np.all((fields["density"] >= 0.0) & (fields["density"] <= 1.0))
     assert twin.probe(np.array([30.0, 25.0, 10.0]))["density"] > 0.5
@@ -113,6 +113,25 @@ def test_fields_live_on_the_brain_surface_and_probe_reads_the_density() -> None:
     assert twin.probe(np.array([500.0, 0.0, 0.0]))["density"] == 0.0  # outside the volume
     twin.step(200.0)
     assert twin.fields()["density"].max() > fields["density"].max()
+
+
+def test_the_tumour_output_marks_the_surface_over_detectable_tumour_and_follows_it() -> None:
+    twin = TumourTwin(brain_labels(2.0))  # seeded 25 mm deep in the right frontal white matter
+    vertices = twin.mesh.vertices
+    seen = twin.fields()["tumour"]
+    assert set(np.unique(seen)) == {0.0, 1.0}
+    assert twin.fields()["density"].max() < 0.05  # too deep for the surface density to show it
+    marked = vertices[seen == 1.0]
+    assert np.all(marked[:, 0] > 0.0)  # only over the right hemisphere, where the tumour is
+    near = np.linalg.norm(marked - np.array([30.0, 25.0, 10.0]), axis=1)
+    assert near.max() < TUMOUR_VIEW_DEPTH_MM + 10.0  # the detectable seed is ~7 mm in radius
+    twin.reset({"fractions": 0})
+    twin.step(60.0)
+    grown = twin.fields()["tumour"]
+    assert grown.sum() > 2 * seen.sum()
+    for _ in range(30):
+        twin.act("apply dose")
+    assert twin.fields()["tumour"].sum() == 0.0  # nothing detectable left anywhere
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from vizserver.scenefile import ObjectSpec, SceneFileError, TransformSpec, load_
 from vizserver.scenes.cache import AssetStore, scene_key
 from vizserver.scenes.objects import BuiltScene, FieldDescription, SeriesSource, StreamObject
 from vizserver.server.settings import LOD_MIN_TRIANGLES
+from vizserver.twins.brain import brain_surface
 
 log = logging.getLogger("vizserver.scenes")
 
@@ -41,6 +42,13 @@ ProgressCallback = Callable[[str, float], None]
 
 CATEGORICAL_FIELDS = frozenset({"label"})
 """Fields shown with a categorical colour map (label volumes' surfaces carry ``label``)."""
+
+GENERATORS: Mapping[str, Callable[..., ObjectData]] = {
+    "lv_surface": lv_surface,
+    "lv_tetra": lv_tetra,
+    "brain_surface": brain_surface,
+}
+"""Scene generators by the name a scene file gives (``objects[].generator.name``)."""
 
 SeriesKey = tuple[str, int]
 """(source path, object index): where a time series' steps are read from."""
@@ -141,10 +149,10 @@ class LoadedSource:
 
 def _load_object(scene_path: Path, spec: ObjectSpec) -> LoadedSource:
     if spec.generator is not None:
-        make: Callable[..., ObjectData] = lv_tetra if spec.generator.name == "lv_tetra" else lv_surface
+        make = GENERATORS[spec.generator.name]
         try:
             data = make(**spec.generator.parameters)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise SceneFileError(
                 f"{scene_path.name}: objects.{spec.name}.generator: bad parameters for {spec.generator.name} ({exc})"
             ) from exc

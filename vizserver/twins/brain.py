@@ -6,6 +6,10 @@ folded grey-matter cortex (gyri and sulci from a smooth trigonometric folding pa
 as CSF grooves), white matter, two lateral ventricles (CSF) and a midline fissure (CSF) that
 separates the hemispheres above the corpus callosum. Deterministic: the same spacing gives the
 same volume. Labels are those of :data:`CSF`, :data:`GREY`, :data:`WHITE` (0 is background).
+
+:func:`tissue_surface` is the boundary of the tissue (grey and white matter) of any such volume:
+the mesh the tumour twin draws its density on, and (via :func:`brain_surface`) the scene
+generator ``brain_surface``, so a scene object and the twin's own mesh are the same surface.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from vizserver.model import Volume
+from vizserver.geometry.isosurface import label_surfaces
+from vizserver.model import Field, Mesh, Volume
 
 BACKGROUND, CSF, GREY, WHITE = 0, 1, 2, 3
 """Tissue labels of :func:`brain_labels`."""
@@ -33,6 +38,9 @@ FOLD_PERIOD_MM = 22.0
 MARGIN_VOXELS = 2
 """Background voxels around the head on every side."""
 
+DEFAULT_SPACING_MM = 2.0
+"""Voxel size of the tumour twin's brain and of the ``brain_surface`` scene generator."""
+
 
 def _folds(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], z: npt.NDArray[np.float64]
@@ -48,7 +56,7 @@ def _folds(
     return folds
 
 
-def brain_labels(spacing_mm: float = 2.0) -> Volume:
+def brain_labels(spacing_mm: float = DEFAULT_SPACING_MM) -> Volume:
     """The procedural brain as a label volume (``kind="labels"``), centred on the origin, in mm."""
     if not (np.isfinite(spacing_mm) and 0.25 <= spacing_mm <= 5.0):
         raise ValueError(f"brain spacing {spacing_mm} mm is outside [0.25, 5]")
@@ -90,3 +98,34 @@ def brain_labels(spacing_mm: float = 2.0) -> Volume:
         kind="labels",
         unit="mm",
     )
+
+
+def tissue_surface(brain: Volume) -> Mesh:
+    """The boundary of the tissue (grey + white matter) of a label volume: pial surface and ventricle walls.
+
+    Surface nets on the tissue mask, in the volume's world coordinates (mm). The point field
+    ``label`` says which tissue each vertex bounds: :data:`WHITE` where most tissue voxels round it
+    are white (the ventricle walls), else :data:`GREY` (the cortex).
+    """
+    labels = np.asarray(brain.values)
+    tissue = (labels == GREY) | (labels == WHITE)
+    mask = Volume(tissue.astype(np.uint8), spacing=brain.spacing, origin=brain.origin, direction=brain.direction,
+                  kind="labels", unit=brain.unit)
+    surface = label_surfaces(mask, "brain")[0][1]
+    local = (surface.vertices.astype(np.float64) - np.asarray(brain.origin)) @ np.asarray(brain.direction)
+    index = local / np.asarray(brain.spacing, dtype=np.float64)
+    lower = np.clip(np.floor(index).astype(np.int64), 0, np.asarray(labels.shape) - 2)
+    white = np.zeros(len(index), dtype=np.int64)
+    grey = np.zeros(len(index), dtype=np.int64)
+    for corner in np.ndindex(2, 2, 2):  # the 8 voxels round each vertex (surface nets puts it inside that cell)
+        i, j, k = (lower + np.asarray(corner)).T
+        around = labels[i, j, k]
+        white += around == WHITE
+        grey += around == GREY
+    tissue_label = np.where(white > grey, WHITE, GREY).astype(np.float32)
+    return surface.with_point_fields({"label": Field("label", tissue_label)})
+
+
+def brain_surface(spacing: float = DEFAULT_SPACING_MM) -> Mesh:
+    """The tissue surface of :func:`brain_labels` at ``spacing`` mm: the scene generator ``brain_surface``."""
+    return tissue_surface(brain_labels(float(spacing)))

@@ -24,16 +24,17 @@ the PI model (alpha/beta = 10 Gy, alpha about 0.03 /Gy, 2 Gy x 30 fractions, 5 a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from vizserver.errors import InvalidGeometryError
-from vizserver.geometry.isosurface import iso_surface, label_surfaces
+from vizserver.geometry.isosurface import iso_surface
 from vizserver.model import Mesh, Volume
 from vizserver.twins.base import Action, Parameter, ParameterError, ParamValue, Schema, Twin, TwinBlowUpError
-from vizserver.twins.brain import GREY, WHITE, brain_labels
+from vizserver.twins.brain import DEFAULT_SPACING_MM, GREY, WHITE, brain_labels, tissue_surface
 
 STABILITY = 0.9
 """Fraction of the explicit stability limit ``h^2 / (6 D_max)`` used as the internal time step."""
@@ -49,6 +50,12 @@ DOSE_RADIUS_MM = 30.0
 
 DETECTABLE_DENSITY = 0.2
 """Default threshold of the tumour iso-surface (about where a tumour shows on T2/FLAIR MRI)."""
+
+TUMOUR_VIEW_DEPTH_MM = 40.0
+"""How far under each surface vertex, along the inward normal, the ``tumour`` output looks for detectable tumour."""
+
+NORMAL_SMOOTHING_VOXELS = 1.5
+"""Gaussian width (voxels) of the tissue mask whose gradient gives the inward normal at a bound vertex."""
 
 DEFAULT_SEED_MM = (30.0, 25.0, 10.0)
 """Where :meth:`TumourTwin.reset` seeds the tumour in the procedural brain: right frontal white matter."""
@@ -71,9 +78,11 @@ SCHEMA = Schema(
         Action("seed tumour", "Place a small Gaussian tumour at the point"),
         Action("apply dose", "One radiotherapy fraction now: a sphere round the point, or the whole brain", False),
     ),
-    outputs=("density",),
-    units={"density": "", "time": "day"},
-    ranges={"density": (0.0, 1.0)},
+    # "tumour" first: a scene shows the first output, and the extent seen through the surface shows from day 0,
+    # while the density on the surface itself stays near zero until the tumour reaches the cortex or a ventricle
+    outputs=("tumour", "density"),
+    units={"density": "", "tumour": "", "time": "day"},
+    ranges={"density": (0.0, 1.0), "tumour": (0.0, 1.0)},
 )
 
 
@@ -97,12 +106,27 @@ def _face_diffusivity(d: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.f
     return face
 
 
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    """Where the outputs are read for a set of vertices, computed once per binding."""
+
+    coords: npt.NDArray[np.float64]
+    """(3, n) continuous voxel indices of the vertices: trilinear ``density``."""
+    rays: npt.NDArray[np.intp]
+    """(n, k) flat voxel indices along each vertex's inward normal, to :data:`TUMOUR_VIEW_DEPTH_MM` or where
+    the ray leaves the tissue (the rest repeat its last voxel): ``tumour``."""
+
+
 class TumourTwin(Twin):
     """Proliferation-invasion with radiotherapy and chemotherapy on a brain label volume.
 
     ``brain`` is a label volume with :data:`~vizserver.twins.brain.GREY` and
     :data:`~vizserver.twins.brain.WHITE` tissue (default: :func:`brain_labels` at 2 mm).
-    Output fields live on :attr:`mesh`, the surface of the tissue (grey and white matter).
+    Output fields live on :attr:`mesh`, the surface of the tissue (grey and white matter), or on
+    the vertices given to :meth:`bind_outputs`: ``density`` at each vertex, and ``tumour``, 1 where
+    detectable tumour (``c >= DETECTABLE_DENSITY``) lies within :data:`TUMOUR_VIEW_DEPTH_MM` under
+    the vertex along the inward normal, else 0: the tumour's extent seen through the surface, since
+    the fixed surface geometry cannot follow the tumour's own iso-surface.
     """
 
     schema = SCHEMA
@@ -112,7 +136,7 @@ class TumourTwin(Twin):
     def __init__(
         self, brain: Volume | None = None, seed_point: tuple[float, float, float] | None = DEFAULT_SEED_MM
     ) -> None:
-        self.brain = brain_labels(2.0) if brain is None else brain
+        self.brain = brain_labels(DEFAULT_SPACING_MM) if brain is None else brain
         labels = np.asarray(self.brain.values)
         self._white = labels == WHITE
         self._grey = labels == GREY
@@ -124,7 +148,7 @@ class TumourTwin(Twin):
         self._origin = np.asarray(self.brain.origin, dtype=np.float64)
         self._seed_point = seed_point
         self._mesh: Mesh | None = None
-        self._mesh_coords: npt.NDArray[np.float64] | None = None
+        self._binding: _Binding | None = None
         self._params: dict[str, ParamValue] = SCHEMA.defaults()
         self._c = np.zeros(labels.shape, dtype=np.float64)
         self._t = 0.0
@@ -188,7 +212,16 @@ class TumourTwin(Twin):
             self._irradiate(p)
 
     def fields(self) -> dict[str, npt.NDArray[np.float32]]:
-        return {"density": self._sample(self._surface_coords()).astype(np.float32)}
+        """The outputs at the bound vertices (:attr:`mesh`'s until :meth:`bind_outputs` is called)."""
+        if self._binding is None:
+            self._binding = self._bind(self.mesh.vertices.astype(np.float64))
+        binding = self._binding
+        detectable = (self._c >= DETECTABLE_DENSITY).ravel()  # a bool grid stays in cache for the gather
+        seen = np.any(detectable[binding.rays], axis=1)
+        return {
+            "tumour": np.asarray(seen, dtype=np.float32),
+            "density": self._sample(binding.coords).astype(np.float32),
+        }
 
     def probe(self, point: npt.NDArray[np.float64]) -> dict[str, float]:
         """The density at ``point`` itself (interpolated over tissue voxels; the domain is the volume)."""
@@ -201,8 +234,8 @@ class TumourTwin(Twin):
         return self.mesh.vertices.astype(np.float64)
 
     def bind_outputs(self, targets: npt.ArrayLike) -> None:
-        """Density is sampled trilinearly at ``targets`` themselves (the volume is the domain)."""
-        self._mesh_coords = self._voxel_coords(np.asarray(targets, dtype=np.float64).reshape(-1, 3))
+        """Outputs are read from the volume at ``targets`` themselves (the volume is the domain)."""
+        self._binding = self._bind(np.asarray(targets, dtype=np.float64).reshape(-1, 3))
 
     def outputs(self) -> dict[str, npt.NDArray[np.float32]]:
         return self.fields()
@@ -211,22 +244,35 @@ class TumourTwin(Twin):
     def mesh(self) -> Mesh:
         """The output mesh: the surface of the brain tissue (pial surface and ventricle walls)."""
         if self._mesh is None:
-            tissue = Volume(
-                self._tissue.astype(np.uint8),
-                spacing=self.brain.spacing,
-                origin=self.brain.origin,
-                direction=self.brain.direction,
-                kind="labels",
-                unit=self.brain.unit,
-            )
-            self._mesh = label_surfaces(tissue, "brain")[0][1]
+            self._mesh = tissue_surface(self.brain)
         return self._mesh
 
-    def _surface_coords(self) -> npt.NDArray[np.float64]:
-        """Continuous voxel indices of :attr:`mesh`'s vertices, computed once."""
-        if self._mesh_coords is None:
-            self._mesh_coords = self._voxel_coords(self.mesh.vertices.astype(np.float64))
-        return self._mesh_coords
+    def _bind(self, points: npt.NDArray[np.float64]) -> _Binding:
+        inward = self._inward_normals(points)
+        step = float(self._spacing.min())
+        depths = step * np.arange(int(np.ceil(TUMOUR_VIEW_DEPTH_MM / step)) + 1)
+        along = points[:, None, :] + depths[None, :, None] * inward[:, None, :]  # (n, k, 3)
+        index = np.rint(self._voxel_coords(along.reshape(-1, 3)))
+        shape = np.asarray(self._c.shape)
+        index = np.clip(index, 0, (shape - 1)[:, None]).astype(np.intp)  # outside: edge voxels, background
+        rays = np.ravel_multi_index(tuple(index), self._c.shape).reshape(len(points), len(depths))
+        # a ray sees the tissue under its vertex only: it ends where it first leaves the tissue (a ventricle,
+        # a sulcus, the outside), so a wall never shows a tumour across the CSF behind it
+        inside = self._tissue.ravel()[rays]
+        inside[:, 0] = True  # the vertex itself lies on the boundary, in either voxel
+        inside = np.logical_and.accumulate(inside, axis=1)
+        last = np.minimum(np.arange(len(depths)), inside.sum(axis=1, keepdims=True) - 1)
+        return _Binding(self._voxel_coords(points), np.take_along_axis(rays, last, axis=1))
+
+    def _inward_normals(self, points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Unit vectors (n, 3) into the tissue: the gradient of the smoothed tissue mask (zero far from tissue)."""
+        smooth = gaussian_filter(self._tissue_f, NORMAL_SMOOTHING_VOXELS)
+        coords = self._voxel_coords(points)
+        grad = np.stack([map_coordinates(g, coords, order=1, mode="nearest") for g in np.gradient(smooth)], axis=1)
+        world = (grad / self._spacing) @ self.brain.direction.T  # index-space gradient to world axes
+        length = np.linalg.norm(world, axis=1, keepdims=True)
+        normals: npt.NDArray[np.float64] = world / np.maximum(length, 1e-12)
+        return normals
 
     def tumour_surface(self, threshold: float = DETECTABLE_DENSITY) -> Mesh:
         """The iso-surface ``c = threshold`` around the tumour; empty (no vertices) when none reaches it."""
