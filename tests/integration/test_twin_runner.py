@@ -242,13 +242,15 @@ def test_a_bad_recipe_fails_start_quickly_with_its_reason(kind: str, options: di
 
 
 def test_a_twin_that_takes_too_long_to_build_fails_start_and_leaves_no_process() -> None:
+    def grandchildren() -> set[int]:  # workers are the forkserver's children, the test process's grandchildren
+        return {p.pid for p in psutil.Process().children(recursive=True) if p.ppid() != os.getpid()}
+
     async def main() -> None:
+        before = grandchildren()  # earlier tests' servers may hold processes of their own
         runner = LocalTwinRunner(DECAY_SLOW_TO_BUILD, positions(N), Events(), start_timeout_s=0.5)
         with pytest.raises(TwinStartError, match=r"not ready within 0\.5 s"):
             await runner.start()
-        # workers are the forkserver's children, the test process's grandchildren
-        workers = [p for p in psutil.Process().children(recursive=True) if p.ppid() != os.getpid() and alive(p.pid)]
-        assert workers == []
+        assert [pid for pid in grandchildren() - before if alive(pid)] == []
 
     asyncio.run(main())
 
