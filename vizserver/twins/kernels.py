@@ -29,6 +29,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+# OpenMP first: Debian's TBB is older than numba accepts, and trying it first only prints a warning.
+numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
