@@ -30,7 +30,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 # OpenMP first: Debian's TBB is older than numba accepts, and trying it first only prints a warning.
-numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]  # type: ignore[attr-defined]
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int32]
