@@ -27,12 +27,15 @@ whole steps that fit and carries the remainder to the next call.
 
 :func:`build_lv_twin` is the twin of the default LV scene: simulated on ``lv_lattice`` (no apex
 collapse, so explicit diffusion with one sub-step), shown on any vertices by P1 interpolation.
+:func:`build_mesh_twin` is the twin on the tetrahedra of a mesh file (e.g. the four-chamber heart).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -42,8 +45,8 @@ import scipy.sparse.linalg as sla
 from scipy.spatial import cKDTree
 
 from vizserver.anatomy.lv import TETRA_RESOLUTION, lv_lattice, lv_surface
-from vizserver.errors import InvalidGeometryError
-from vizserver.model import UnstructuredMesh
+from vizserver.errors import InputError, InvalidGeometryError
+from vizserver.model import CellBlock, UnstructuredMesh
 from vizserver.twins import kernels
 from vizserver.twins.base import Action, Parameter, ParameterError, ParamValue, Schema, Twin, TwinBlowUpError
 from vizserver.twins.fem import TetGeometry, explicit_step_limit, lumped_mass, stiffness, tet_geometry, unit_fibres
@@ -78,6 +81,8 @@ MAX_LV_RESOLUTION = 512
 LV_DT_MS = 0.15
 """Its internal step: one diffusion sub-step at that spacing (limit 0.17 ms with the default
 diffusivities); ~2x real time on one core of the development machine (docs/twins.md)."""
+FIBRE_FIELDS = ("fibres", "fiber")
+"""Names of the fibre-direction field, in the order looked for: vizserver's and openCARP's, PyAnsys Heart's."""
 DiffusionScheme = Literal["auto", "explicit", "implicit"]
 Kernel = Literal["numba", "numpy"]
 
@@ -316,18 +321,18 @@ class CardiacTwin(Twin):
         return mask
 
     def _fibres_of(self, mesh: UnstructuredMesh) -> FloatArray | None:
+        """Per-element fibres: a cell field named as in ``FIBRE_FIELDS`` (rows of the tetra blocks), else such a
+        point field averaged per element; ``None`` (isotropic) without either."""
         n_cells = len(self.geometry.tets)
-        offset = 0
-        if "fibres" in mesh.cell_fields:
-            f = np.asarray(mesh.cell_fields["fibres"].values, dtype=np.float64)
-            rows = []
-            for block in mesh.blocks:
-                if block.kind == "tetra":
-                    rows.append(f[offset:offset + len(block.connectivity)])
-                offset += len(block.connectivity)
+        cell_name = next((name for name in FIBRE_FIELDS if name in mesh.cell_fields), None)
+        if cell_name is not None:
+            f = np.asarray(mesh.cell_fields[cell_name].values, dtype=np.float64).reshape(-1, 3)
+            offsets = np.cumsum([0, *(len(b.connectivity) for b in mesh.blocks)])
+            rows = [f[offsets[i]:offsets[i + 1]] for i, b in enumerate(mesh.blocks) if b.kind == "tetra"]
             return unit_fibres(np.concatenate(rows), n_cells)
-        if "fibres" in mesh.point_fields:
-            f = np.asarray(mesh.point_fields["fibres"].values, dtype=np.float64).reshape(-1, 3)
+        point_name = next((name for name in FIBRE_FIELDS if name in mesh.point_fields), None)
+        if point_name is not None:
+            f = np.asarray(mesh.point_fields[point_name].values, dtype=np.float64).reshape(-1, 3)
             return unit_fibres(f[self.geometry.tets].mean(axis=1), n_cells)
         return None
 
@@ -355,6 +360,70 @@ def build_lv_twin(
     twin = CardiacTwin(lv_lattice(sim_resolution or REALTIME_SIM_RESOLUTION), params, **kw)
     twin.bind_outputs(lv_surface(resolution).vertices)
     return twin
+
+
+def build_mesh_twin(
+    mesh: str | os.PathLike[str],
+    pace_points: npt.ArrayLike | None = None,
+    params: Mapping[str, object] | None = None,
+    **kw: Any,
+) -> CardiacTwin:
+    """The twin on the tetrahedra of the mesh file ``mesh`` (any format ``vizserver.io.read`` takes), in mm.
+
+    Only tetrahedra are simulated: other cells (a VTU's boundary triangles) and the points only they use
+    are left out. Fibres come from a ``fibres`` or ``fiber`` field (:data:`FIBRE_FIELDS`).
+    ``pace_points`` is ``[x, y, z]`` or a list of them in the mesh's coordinates (default: its lowest
+    point). ``dt_ms`` defaults to ``LV_DT_MS`` (diffusion sub-cycles to whatever the mesh needs);
+    ``params`` and ``kw`` go to :class:`CardiacTwin`, which picks explicit or implicit diffusion.
+    """
+    if not isinstance(mesh, str | os.PathLike):
+        raise ParameterError(f"cardiac twin: mesh must be a file path, got {mesh!r}")
+    from vizserver.io import read
+    from vizserver.twins.replay import _children_allowed as children_allowed  # the worker is daemonic
+
+    path = Path(mesh)
+    try:
+        with children_allowed():
+            scene = read(path)
+    except InputError as error:
+        raise type(error)(f"cardiac twin: {error}") from error
+    volumes = [o.data for o in scene.objects if isinstance(o.data, UnstructuredMesh)]
+    volume = next((v for v in volumes if any(b.kind == "tetra" for b in v.blocks)), None)
+    if volume is None:
+        raise InvalidGeometryError(f"cardiac twin: {path.name} has no tetrahedra")
+    kw.setdefault("dt_ms", LV_DT_MS)
+    return CardiacTwin(tetrahedra_of(volume), params, pace_points=_pace_points(pace_points), **kw)
+
+
+def tetrahedra_of(mesh: UnstructuredMesh) -> UnstructuredMesh:
+    """``mesh`` with its tetra blocks only and the points they use; fields follow their points and cells."""
+    from vizserver.geometry.boundary import compact  # here: vizserver.geometry imports pyvista (~0.5 s)
+
+    tetra = [i for i, b in enumerate(mesh.blocks) if b.kind == "tetra"]
+    if not tetra:
+        raise InvalidGeometryError("cardiac twin needs a mesh with tetrahedra")
+    connectivity = np.concatenate([mesh.blocks[i].connectivity for i in tetra])
+    used, local = compact(connectivity, mesh.n_points)
+    offsets = np.cumsum([0, *(len(b) for b in mesh.blocks)])
+    rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in tetra])
+    return UnstructuredMesh(
+        points=mesh.points[used],
+        blocks=(CellBlock("tetra", local),),
+        point_fields={name: f.with_values(f.values[used]) for name, f in mesh.point_fields.items()},
+        cell_fields={name: f.with_values(f.values[rows]) for name, f in mesh.cell_fields.items()},
+    )
+
+
+def _pace_points(points: npt.ArrayLike | None) -> FloatArray | None:
+    if points is None:
+        return None
+    try:
+        array = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.empty((0, 0))
+    if array.ndim not in (1, 2) or array.shape[-1] != 3 or array.size == 0 or not np.isfinite(array).all():
+        raise ParameterError(f"cardiac twin: pace_points must be [x, y, z] or a list of them (mm), got {points!r}")
+    return array.reshape(-1, 3)
 
 
 def _block_jacobi(system: sp.csr_matrix, stiff: BoolArray) -> sla.LinearOperator:

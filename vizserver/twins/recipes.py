@@ -1,6 +1,7 @@
 """How to build a twin, as data: a recipe travels to the worker process, which builds the twin from it.
 
-Kinds: ``cardiac`` (the LV mesh, option ``resolution``), ``tumour``, ``replay`` (a recorded series,
+Kinds: ``cardiac`` (the default LV, options as ``cardiac.build_lv_twin``; or, with option ``mesh``, the
+tetrahedra of that file, as ``cardiac.build_mesh_twin``), ``tumour``, ``replay`` (a recorded series,
 options as :meth:`vizserver.twins.replay.ReplayTwin.from_options` takes them), or ``"module:attr"``
 naming a callable that takes the options as keyword arguments and returns a :class:`Twin`. Recipes
 come from the server's configuration (scene files), never from clients: ``module:attr`` imports code.
@@ -16,8 +17,6 @@ from typing import Any
 from vizserver.errors import InputError
 from vizserver.twins.base import ParamValue, Twin
 
-CARDIAC_RESOLUTION = 36
-"""Default segments around the LV for the cardiac twin's mesh (see vizserver.anatomy.lv.lv_tetra)."""
 BUILT_IN_KINDS = ("cardiac", "tumour", "replay")
 
 
@@ -73,19 +72,16 @@ def build_twin(recipe: TwinRecipe) -> Twin:
 
 
 def _cardiac(options: dict[str, Any], params: dict[str, ParamValue]) -> Twin:
+    """``build_mesh_twin`` on the ``mesh`` file the options name, else (no or null ``mesh``) ``build_lv_twin``."""
     from vizserver.twins import cardiac
 
-    build_lv_twin = getattr(cardiac, "build_lv_twin", None)
-    if build_lv_twin is not None:
-        built: Twin = build_lv_twin(**options, params=params)
-        return built
-    from vizserver.anatomy.lv import lv_tetra
-
-    resolution = options.pop("resolution", CARDIAC_RESOLUTION)
-    _no_options("cardiac", options)
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4:
-        raise TwinRecipeError(f"cardiac: resolution must be an integer of at least 4, got {resolution!r}")
-    return cardiac.CardiacTwin(lv_tetra(resolution), params)
+    mesh = options.pop("mesh", None)
+    try:
+        if mesh is None:
+            return cardiac.build_lv_twin(**options, params=params)
+        return cardiac.build_mesh_twin(mesh, **options, params=params)
+    except TypeError as exc:  # an option neither the builder nor CardiacTwin takes
+        raise TwinRecipeError(f"cardiac: {exc}") from None
 
 
 def _from_module(kind: str, options: dict[str, Any]) -> Twin:
