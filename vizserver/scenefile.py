@@ -2,7 +2,8 @@
 
 The schema is documented in ``docs/scene-format.md``; pydantic gives each mistake a message that
 names the file and the key. Scene files are written by whoever runs the server, not by clients;
-sources are still resolved relative to the file and checked to exist.
+sources are still resolved relative to the file and checked to exist, and assets must be fetched
+already (they are looked up in the asset cache, never downloaded here).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vizserver.errors import InputError
+from vizserver.anatomy import catalog
+from vizserver.errors import AssetError, InputError
 
 MAX_SCENE_FILE_BYTES = 1 << 20
 """A scene file is a description, not data: 1 MiB is plenty."""
@@ -57,6 +59,7 @@ class ObjectSpec(_Strict):
     name: str = Field(min_length=1, max_length=128)
     source: str | None = Field(default=None, description="File or folder, relative to the scene file")
     generator: GeneratorSpec | None = None
+    asset: str | None = Field(default=None, description="A catalogued asset, fetched with `vizserver assets fetch`")
     transform: TransformSpec = TransformSpec()
     material: MaterialSpec = MaterialSpec()
     field: str | None = Field(default=None, description="Field coloured by default")
@@ -68,8 +71,8 @@ class ObjectSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_origin(self) -> ObjectSpec:
-        if (self.source is None) == (self.generator is None):
-            raise ValueError("give exactly one of 'source' or 'generator'")
+        if sum(origin is not None for origin in (self.source, self.generator, self.asset)) != 1:
+            raise ValueError("give exactly one of 'source', 'generator' or 'asset'")
         return self
 
 
@@ -157,6 +160,8 @@ def load_scene_file(path: Path) -> SceneSpec:
     for obj in spec.objects:
         if obj.source is not None and not _source_exists(resolve_source(path, obj.source)):
             raise SceneFileError(f"{path.name}: objects.{obj.name}.source {obj.source!r} does not exist")
+        if obj.asset is not None:
+            fetched_asset(obj.name, obj.asset, path.name)
     return spec
 
 
@@ -170,3 +175,33 @@ def _source_exists(source: Path) -> bool:
 def resolve_source(scene_path: Path, source: str) -> Path:
     """An object's source path, relative to its scene file's folder."""
     return (scene_path.parent / source).resolve()
+
+
+def object_path(scene_path: Path, spec: ObjectSpec) -> Path | None:
+    """The file an object is read from: its source, or its asset's primary file; ``None`` for a generator."""
+    if spec.source is not None:
+        return resolve_source(scene_path, spec.source)
+    if spec.asset is not None:
+        return fetched_asset(spec.name, spec.asset, scene_path.name)
+    return None
+
+
+def fetched_asset(object_name: str, asset: str, scene_name: str) -> Path:
+    """The local primary file of a catalogued asset; never downloads (``vizserver assets fetch`` does).
+
+    An asset counts as fetched when each of its files is in the asset folder with the catalog's
+    size (``fetch`` checked their sha256 before moving them there).
+    """
+    try:
+        entries = {e.name: e for e in catalog.list_assets()}
+    except AssetError as exc:
+        raise SceneFileError(f"{scene_name}: object {object_name}: {exc}") from exc
+    entry = entries.get(asset)
+    if entry is None:
+        raise SceneFileError(f"{scene_name}: object {object_name}: no asset {asset!r} in the catalog; "
+                             f"known assets: {', '.join(entries) or '(none)'}")
+    folder = catalog.asset_root() / asset
+    if not all((folder / f.name).is_file() and (folder / f.name).stat().st_size == f.size for f in entry.files):
+        raise SceneFileError(f"{scene_name}: object {object_name}: asset {asset} is not fetched; "
+                             f"run `vizserver assets fetch {asset}`")
+    return folder / entry.primary

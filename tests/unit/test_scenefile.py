@@ -35,7 +35,7 @@ def test_minimal_scene_gets_defaults(tmp_path: Path) -> None:
     [
         ("title: t\nobjects: []\n", "objects"),
         ("title: t\nobjects:\n  - name: a\n    source: missing.stl\n", "does not exist"),
-        ("title: t\nobjects:\n  - name: a\n", "exactly one of 'source' or 'generator'"),
+        ("title: t\nobjects:\n  - name: a\n", "exactly one of 'source', 'generator' or 'asset'"),
         ("title: t\nobjects:\n  - name: a\n    source: mesh.stl\n    colour: red\n", "colour"),
         ("title: t\nobjects:\n  - name: a\n    source: mesh.stl\n    material: {color: red}\n", "#rrggbb"),
         ("title: t\nobjects:\n  - {name: a, source: mesh.stl}\n  - {name: a, source: mesh.stl}\n", "unique"),

@@ -29,7 +29,7 @@ from vizserver.geometry.lod import levels_of_detail
 from vizserver.geometry.surfaces import surfaces_of
 from vizserver.io import read
 from vizserver.model import Mesh, ObjectData, SceneObject, TimeSeries
-from vizserver.scenefile import ObjectSpec, SceneFileError, TransformSpec, load_scene_file, resolve_source
+from vizserver.scenefile import ObjectSpec, SceneFileError, TransformSpec, load_scene_file, object_path
 from vizserver.scenes.cache import AssetStore, scene_key
 from vizserver.scenes.objects import BuiltScene, FieldDescription, SeriesSource, StreamObject
 from vizserver.server.settings import LOD_MIN_TRIANGLES
@@ -157,8 +157,8 @@ def _load_object(scene_path: Path, spec: ObjectSpec) -> LoadedSource:
                 f"{scene_path.name}: objects.{spec.name}.generator: bad parameters for {spec.generator.name} ({exc})"
             ) from exc
         return LoadedSource((SceneObject(spec.name, data),), None)
-    assert spec.source is not None
-    source = resolve_source(scene_path, spec.source)
+    source = object_path(scene_path, spec)  # a source or a fetched asset
+    assert source is not None
     return LoadedSource(read(source).objects, source)
 
 

@@ -24,7 +24,7 @@ from vizserver.errors import VizServerError
 from vizserver.io.glb_decode import read_glb_file
 from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
-from vizserver.scenefile import TwinSpec, load_scene_file, resolve_source
+from vizserver.scenefile import TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
 from vizserver.scenes.objects import BuiltScene, StreamObject
@@ -142,10 +142,12 @@ class ServerRuntime:
                      "(token: the session's host token)", created.session.id, url)
             return
         options = dict(spec.options)
-        if spec.kind == "replay" and "path" not in options:
-            source = next((o.source for o in load_scene_file(scene_path).objects if o.name == spec.object), None)
+        path_option = {"replay": "path", "cardiac": "mesh"}.get(spec.kind)  # defaults to the object's file
+        if path_option is not None and path_option not in options:
+            obj_spec = next((o for o in load_scene_file(scene_path).objects if o.name == spec.object), None)
+            source = object_path(scene_path, obj_spec) if obj_spec is not None else None
             if source is not None:
-                options["path"] = str(resolve_source(scene_path, source))
+                options[path_option] = str(source)
         recipe = TwinRecipe(kind=spec.kind, options=options, params=dict(spec.parameters))
         asset = self.store.glb_path(obj.asset)
         settings = self.settings
