@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from fixtures.tetra import write_tet_vtu
 from vizserver.anatomy import catalog
 from vizserver.scenefile import SceneFileError, load_scene_file, object_path
 from vizserver.scenes.build import load_or_build
-from vizserver.scenes.cache import AssetStore
+from vizserver.scenes.cache import AssetStore, scene_key
 
 ROOT = Path(__file__).resolve().parents[2]
 HEART = "rodero2021-heart01-2mm"
@@ -107,3 +108,11 @@ def test_a_scene_with_a_fetched_asset_builds_from_its_file(
     (obj,) = built.scene.objects
     assert obj.name == "slab" and obj.vertices > 0 and obj.triangles > 0
     assert "fiber" in {f.name for f in obj.fields}  # read from the asset's file
+
+
+def test_the_cache_key_of_a_scene_follows_its_asset_files(asset_dir: Path) -> None:
+    heart_yaml = ROOT / "scenes" / "heart.yaml"
+    primary = fake_fetch(asset_dir, HEART)
+    before = scene_key(heart_yaml, load_scene_file(heart_yaml))
+    os.utime(primary, ns=(1, 1))  # a re-fetched (or edited) file
+    assert scene_key(heart_yaml, load_scene_file(heart_yaml)) != before

@@ -30,6 +30,25 @@ _START_LOCK = threading.Lock()
 
 
 @contextmanager
+def children_allowed() -> Iterator[None]:
+    """Let a daemonic process (the local twin worker) start the child processes ``io.read`` reads VTK in.
+
+    multiprocessing refuses children to daemonic processes, so that no orphan outlives a parent
+    killed with its daemons; the reader's child is itself daemonic, time-limited and ends with its
+    read, so nothing is left behind.
+    """
+    process = multiprocessing.current_process()
+    daemon = process.daemon
+    if daemon:
+        process.daemon = False
+    try:
+        yield
+    finally:
+        if daemon:
+            process.daemon = True
+
+
+@contextmanager
 def main_script_hidden() -> Iterator[None]:
     """Start children without the parent's main script.
 

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vizserver import __version__
-from vizserver.scenefile import SceneSpec, resolve_source
+from vizserver.scenefile import SceneSpec, object_path
 from vizserver.scenes.objects import BuiltScene, ManifestError, scene_from_json, scene_to_json
 from vizserver.server.settings import FINGERPRINT_MAX_FILES
 
@@ -122,7 +122,7 @@ def scene_key(scene_path: Path, spec: SceneSpec) -> str:
         "layout": CACHE_LAYOUT_VERSION,
         "version": __version__,
         "scene": sha256_hex(scene_path.read_bytes()),
-        "sources": [list(_fingerprint(resolve_source(scene_path, o.source))) for o in spec.objects if o.source],
+        "sources": [list(_fingerprint(path)) for path in (object_path(scene_path, o) for o in spec.objects) if path],
     }
     return sha256_hex(json.dumps(parts, sort_keys=True).encode("utf-8"))
 

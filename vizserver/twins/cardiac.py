@@ -379,7 +379,7 @@ def build_mesh_twin(
     if not isinstance(mesh, str | os.PathLike):
         raise ParameterError(f"cardiac twin: mesh must be a file path, got {mesh!r}")
     from vizserver.io import read
-    from vizserver.twins.replay import _children_allowed as children_allowed  # the worker is daemonic
+    from vizserver.io.isolation import children_allowed  # the worker is daemonic
 
     path = Path(mesh)
     try:

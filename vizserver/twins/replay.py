@@ -15,10 +15,8 @@ output is one value per vertex).
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from scipy.spatial import cKDTree
 
 from vizserver.errors import InputError, InvalidGeometryError
 from vizserver.geometry.fields import apply_matrix
+from vizserver.io.isolation import children_allowed
 from vizserver.model import Field, Mesh, StepFields, TimeSeries, UnstructuredMesh
 from vizserver.twins.base import Parameter, ParameterError, Schema, Twin
 
@@ -114,7 +113,7 @@ class ReplayTwin(Twin):
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)):
             raise ParameterError(f"replay twin: time_per_second must be a number, got {rate!r}")
         try:
-            with _children_allowed():
+            with children_allowed():
                 scene = read(path)
         except InputError as error:
             raise type(error)(f"replay twin: {error}") from error
@@ -232,25 +231,6 @@ class ReplayTwin(Twin):
                     lo[name] = min(lo[name], f.range[0])
                     hi[name] = max(hi[name], f.range[1])
         return {name: (lo[name], hi[name]) if lo[name] <= hi[name] else (0.0, 1.0) for name in self._names}
-
-
-@contextmanager
-def _children_allowed() -> Iterator[None]:
-    """Let a daemonic process (the local twin worker) start the child processes ``io.read`` reads VTK in.
-
-    multiprocessing refuses children to daemonic processes, so that no orphan outlives a parent
-    killed with its daemons; the reader's child is itself daemonic, time-limited and ends with its
-    read, so nothing is left behind.
-    """
-    process = multiprocessing.current_process()
-    daemon = process.daemon
-    if daemon:
-        process.daemon = False
-    try:
-        yield
-    finally:
-        if daemon:
-            process.daemon = True
 
 
 def _scalar_names(step: StepFields) -> tuple[str, ...]:
