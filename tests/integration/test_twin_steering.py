@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fixtures.server import Client, LiveServer, post_json, settings_for, start_thread_server, ws_url
+from fixtures.server import (
+    Client,
+    LiveServer,
+    post_json,
+    running_twin,
+    settings_for,
+    start_thread_server,
+    ws_url,
+)
 
 from vizserver.sessions.steering import STEERING_BURST
 
@@ -37,14 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_thread_server(settings_for(scene, root / "cache"))
     yield live
     live.stop()
-
-
-async def running_twin(client: Client) -> dict[str, Any]:
-    """The first ``twin`` message that says it runs with its schema (the twin may still be starting)."""
-    while True:
-        status = await client.message("twin", timeout=120)
-        if status["state"] == "running" and status["parameters"]:
-            return status
 
 
 async def twin_with(client: Client, name: str, value: object) -> dict[str, Any]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
-from fixtures.server import Client, LiveServer, settings_for, start_thread_server, ws_url
+from fixtures.server import Client, LiveServer, running_twin, settings_for, start_thread_server, ws_url
 
 from vizserver.protocol.frames import DecodedFrame
 from vizserver.twins.tumour import DEFAULT_SEED_MM
@@ -37,13 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_thread_server(settings_for(scene, root / "cache"))
     yield live
     live.stop()
-
-
-async def running_twin(client: Client) -> dict[str, Any]:
-    while True:
-        status = await client.message("twin", timeout=120)
-        if status["state"] == "running" and status["parameters"]:
-            return status
 
 
 async def density_frame(client: Client, obj: int, field: int, at_least: int = 0, time: float = 0.0) -> DecodedFrame:

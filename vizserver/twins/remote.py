@@ -31,7 +31,6 @@ from vizserver.twins.runner import (
     HostState,
     TwinEvent,
     TwinInfo,
-    TwinRefused,
     TwinStartError,
     TwinState,
 )
@@ -309,15 +308,10 @@ class RemoteTwinLink(HostRequests):
         self._state.on_connected(message)
         self._ready.set()
 
-    def _request(self, apply: Callable[[], list[TwinEvent]], tag: int) -> None:
+    def _refusal(self) -> str | None:
         if self._failure is not None or self._stopping:
-            events: list[TwinEvent] = [TwinRefused(tag, self._failure or "the twin was stopped")]
-        else:
-            events = apply()
-            self._flush()
-        loop = asyncio.get_running_loop()
-        for event in events:  # soon, not now: the caller is not re-entered from its own call
-            loop.call_soon(self._emit, event)
+            return self._failure or "the twin was stopped"
+        return None
 
     def _flush(self) -> None:
         """Hand what may go to the worker now to the sender task (HostState bounds it: one input in flight)."""

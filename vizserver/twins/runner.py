@@ -418,17 +418,31 @@ Phase = Literal["new", "starting", "up", "restarting", "failed", "stopped"]
 class HostRequests:
     """The request half of a :class:`TwinHost` over a :class:`HostState`: queue (merged) and hand on.
 
-    Hosts provide ``_state``, ``_request`` (apply a queueing call, refusing when the worker is gone)
-    and ``_flush`` (pass what may go now to the worker).
+    Hosts provide ``_state``, ``_refusal`` (why requests are refused now, e.g. the worker is gone),
+    ``_flush`` (pass what may go now to the worker) and ``_emit`` (hand an event to the server).
     """
 
     _state: HostState
 
-    def _request(self, apply: Callable[[], list[TwinEvent]], tag: int) -> None:
+    def _refusal(self) -> str | None:
         raise NotImplementedError
 
     def _flush(self) -> None:
         raise NotImplementedError
+
+    def _emit(self, event: TwinEvent) -> None:
+        raise NotImplementedError
+
+    def _request(self, apply: Callable[[], list[TwinEvent]], tag: int) -> None:
+        why = self._refusal()
+        if why is not None:
+            events: list[TwinEvent] = [TwinRefused(tag, why)]
+        else:
+            events = apply()
+            self._flush()
+        loop = asyncio.get_running_loop()
+        for event in events:  # soon, not now: the caller is not re-entered from its own call
+            loop.call_soon(self._emit, event)
 
     def set_params(self, values: Mapping[str, ParamValue], tag: int) -> None:
         self._request(lambda: self._state.set_params(values, tag), tag)
@@ -534,16 +548,10 @@ class LocalTwinRunner(HostRequests):
 
     # --- requests ---
 
-    def _request(self, apply: Callable[[], list[TwinEvent]], tag: int) -> None:
+    def _refusal(self) -> str | None:
         if self._phase in ("failed", "stopped"):
-            why = f"the twin has failed: {self._failure}" if self._phase == "failed" else "the twin was stopped"
-            events: list[TwinEvent] = [TwinRefused(tag, why)]
-        else:
-            events = apply()
-            self._flush()
-        loop = asyncio.get_running_loop()
-        for event in events:  # soon, not now: the caller is not re-entered from its own call
-            loop.call_soon(self._emit, event)
+            return f"the twin has failed: {self._failure}" if self._phase == "failed" else "the twin was stopped"
+        return None
 
     def _flush(self) -> None:
         if self._worker is None or self._phase != "up":
