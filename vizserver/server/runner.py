@@ -12,12 +12,16 @@ import re
 import socket
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
 
 from vizserver.server.runtime import ServerRuntime
 from vizserver.server.settings import SHUTDOWN_CLOSE_TIMEOUT_S, WS_MAX_MESSAGE_BYTES, ServerSettings
+
+if TYPE_CHECKING:
+    from vizserver.server.tls import ServerCertificate
 
 CLOSE_POLL_S = 0.05
 
@@ -53,7 +57,8 @@ class VizServer(uvicorn.Server):
             self.bound_port = int(self.servers[0].sockets[0].getsockname()[1])
             settings = self._runtime.settings
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-            self._on_started(f"http://{f'[{host}]' if ':' in host else host}:{self.bound_port}")
+            scheme = "https" if self.config.is_ssl else "http"
+            self._on_started(f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.bound_port}")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for hub in list(self._runtime.hubs.values()):
@@ -66,8 +71,13 @@ class VizServer(uvicorn.Server):
 
 
 def make_server(
-    app: FastAPI, settings: ServerSettings, on_started: Callable[[str], None], log_level: str = "info"
+    app: FastAPI,
+    settings: ServerSettings,
+    on_started: Callable[[str], None],
+    log_level: str = "info",
+    tls: ServerCertificate | None = None,
 ) -> VizServer:
+    """The app under uvicorn on the settings' address; over HTTPS with ``tls``'s key and certificate when given."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -80,6 +90,8 @@ def make_server(
         log_level=log_level,
         lifespan="on",
         timeout_graceful_shutdown=round(SHUTDOWN_CLOSE_TIMEOUT_S),
+        ssl_keyfile=None if tls is None else str(tls.key_path),
+        ssl_certfile=None if tls is None else str(tls.cert_path),
     )
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(RedactTokens())
