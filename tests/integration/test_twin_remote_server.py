@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.server import Client, LiveServer, http, post_json, settings_for, start_thread_server
+from fixtures.server import (
+    Client,
+    LiveServer,
+    http,
+    post_json,
+    settings_for,
+    start_process_server,
+    start_thread_server,
+)
 
 WAIT_S = 60.0
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "external_model"
@@ -100,3 +109,29 @@ def test_a_worker_with_a_wrong_token_exits_2_with_one_line(server: LiveServer) -
     _, err = worker.communicate(timeout=WAIT_S)
     assert worker.returncode == 2, err
     assert err.count("\n") == 1 and "the server refused the twin" in err and "not-the-host-token" not in err
+
+
+def test_the_default_sessions_worker_command_is_printed_for_the_operator(tmp_path: Path) -> None:
+    scene = tmp_path / "remote.yaml"
+    scene.write_text(SCENE)
+    live = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(tmp_path / "cache")})
+    try:
+        printed = [line for line in live.log if "the scene's twin is remote" in line]
+        assert printed, "".join(live.log)
+        found = re.search(r"/ws/twin/(\S+)\?token=([^'\s]+)'", printed[0])
+        assert found is not None
+        session_id, token = found.group(1), found.group(2)
+        assert session_id == live.default_session()["session_id"]
+        worker = start_worker(live, session_id, token)
+        try:
+            async def scenario() -> None:
+                client = await Client.open(f"{live.ws_url}/ws/{session_id}?token={live.default_session()['token']}")
+                await twin_status(client, "running")
+                await client.close()
+
+            asyncio.run(scenario())
+        finally:
+            worker.kill()
+            worker.wait(WAIT_S)
+    finally:
+        live.stop()

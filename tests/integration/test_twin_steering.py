@@ -244,3 +244,31 @@ def test_a_crashing_or_blowing_up_twin_is_recovered_and_everyone_is_told(tmp_pat
         asyncio.run(scenario())
     finally:
         live.stop()
+
+
+def test_past_the_live_twin_limit_a_new_session_says_why_it_has_no_twin(tmp_path: Path) -> None:
+    scene = tmp_path / "faulty.yaml"
+    scene.write_text(FAULTY_SCENE)
+    live = start_thread_server(settings_for(scene, tmp_path / "cache", max_live_twins=1))
+    try:
+        created = post_json(f"{live.url}/api/sessions", {}).json()
+        joined = post_json(f"{live.url}/api/sessions/{created['session_id']}/join", {"name": "x"}).json()
+
+        async def scenario() -> None:
+            first = await Client.open(ws_url(live, live.default_session()))
+            await running_twin(first)  # the default session's twin is the one allowed
+            second = await Client.open(ws_url(live, joined))
+            while True:
+                status = await second.message("twin", timeout=30)
+                if status["state"] == "failed":
+                    break
+            assert "already runs 1 live twins" in status.get("message", "")
+            await second.send({"type": "twin_params", "seq": 3, "values": {"rate": 2.0}})
+            refused = await second.message("error", seq=3)
+            assert refused["code"] == "twin_unavailable"
+            await first.close()
+            await second.close()
+
+        asyncio.run(scenario())
+    finally:
+        live.stop()

@@ -80,6 +80,11 @@ class ServerRuntime:
         scene = await self.scene(self.settings.scene)
         created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene)
         self.default_session_id = created.session.id
+        if created.session.id in self.remote_twins:  # only the operator can know this session's host token
+            base = self.settings.url.replace("http", "ws", 1) if self.settings.port else "ws://HOST:PORT"
+            url = f"{base}/ws/twin/{created.session.id}"
+            print(f"vizserver: the scene's twin is remote; run: vizserver twin-worker --connect "
+                  f"'{url}?token={created.host.token}' --twin module:attr", flush=True)
         self.uploads.start()
 
     async def stop(self) -> None:
