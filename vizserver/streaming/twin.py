@@ -10,6 +10,7 @@ this class only carries them out. Everything runs on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from vizserver.streaming.hub import SessionHub
 
 log = logging.getLogger("vizserver.twins")
+
+STATUS_COALESCE_S = 0.05
+"""Accepted changes are broadcast at most this often (a drag from several clients is not a flood to everyone)."""
 
 STATUS_EVERY_S = 2.0
 """While the twin runs, everyone gets its time and real-time factor this often (frames carry the time too)."""
@@ -66,6 +70,7 @@ class TwinController:
         self._state = "starting"
         self._message = message
         self._last_status = -float("inf")
+        self._status_pending = False
 
     # --- life cycle ---
 
@@ -121,7 +126,18 @@ class TwinController:
             self._hub.send(client_id, decision.error)
         elif isinstance(decision, Forward):
             self._carry_out(decision)
-            self._hub.broadcast(steering.status())
+            self._status_soon()
+
+    def _status_soon(self) -> None:
+        """Broadcast the status shortly: changes from many clients within ``STATUS_COALESCE_S`` share one."""
+        if self._status_pending:
+            return
+        self._status_pending = True
+        asyncio.get_running_loop().call_later(STATUS_COALESCE_S, self._status_now)
+
+    def _status_now(self) -> None:
+        self._status_pending = False
+        self._hub.broadcast(self.status())
 
     def _carry_out(self, command: Forward) -> None:
         host = self.host
