@@ -85,7 +85,7 @@ def serve(
         typer.echo(f"vizserver: open {url} in a browser (Ctrl+C to stop)")
         if tls is not None:
             port_bound = int(url.rsplit(":", 1)[1])
-            _print_headset_urls(headset_urls(host, port_bound, lan_ips))
+            _print_headset_urls(headset_urls(host, port_bound, lan_ips), wildcard=host == WILDCARD_HOST)
 
     make_server(app, settings, started, tls=tls).run()
 
@@ -131,7 +131,10 @@ def qr_code_text(url: str) -> str:
     return out.getvalue()
 
 
-def _print_headset_urls(urls: list[str]) -> None:
+def _print_headset_urls(urls: list[str], wildcard: bool) -> None:
+    if not urls and wildcard:
+        typer.echo("vizserver: no LAN address found; a headset cannot reach this machine until it joins a network")
+        return
     if not urls:
         typer.echo("vizserver: listening on this machine only; a headset cannot reach it (leave out --host)")
         return
