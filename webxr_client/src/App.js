@@ -23,6 +23,10 @@ import { TwinPanel } from './TwinPanel.js';
 import { TwinSteering } from './TwinSteering.js';
 import { UploadDropZone } from './UploadDropZone.js';
 import { Viewer } from './Viewer.js';
+import { XRButtons } from './XRButtons.js';
+import { XRMode } from './XRMode.js';
+import { XRPointers } from './XRPointers.js';
+import { XRProbeLabel } from './XRProbeLabel.js';
 
 export const CLIENT_NAME = 'vizserver-desktop/0.1.0';
 /** Error codes about twin requests: shown in the twin's section, not the panel's top line. */
@@ -95,7 +99,19 @@ export class App {
       onProbe: () => this.#probeMoved(),
     });
     this.latencyBadge = new LatencyBadge(this.overlay);
-    this.markers = new TwinMarkers(this.viewer.scene);
+    this.markers = new TwinMarkers(this.viewer.content);
+    this.contentPoint = new THREE.Vector3();
+    this.xr = new XRMode(this.viewer, { bounds: () => this.#sceneBounds(), onChange: () => this.#xrChanged() });
+    this.xrPointers = new XRPointers(this.viewer, () => [...this.views.values()], {
+      onSelect: (picked) => this.#surfaceSelected(picked),
+      onToggleSize: () => this.xr.toggleSize(),
+    });
+    this.xrLabel = new XRProbeLabel(this.viewer, this.prober);
+    this.viewer.xrFrame = () => {
+      this.xr.frame();
+      this.xrPointers.update();
+      this.xrLabel.update();
+    };
     this.#buildPanel();
   }
 
@@ -174,6 +190,20 @@ export class App {
         probeSamples: this.twinPanel.chart.size,
         probeValue: this.twinPanel.chart.size ? this.twinPanel.chart.latest : null,
       },
+      xr: {
+        support: this.xrButtons.support && Object.fromEntries(
+          Object.entries(this.xrButtons.support).map(([mode, s]) => [mode, s.reason]),
+        ),
+        presenting: this.viewer.renderer.xr.isPresenting,
+        mode: this.xr.mode,
+        size: this.xr.size,
+        scale: this.viewer.content.scale.x,
+        centre: this.xr.presenting ? this.xr.centre.toArray() : null,
+        frames: this.xr.frames,
+        hovered: this.xrPointers.hovered(),
+        selects: this.xrPointers.selects,
+        probe: this.xrLabel.sprite.visible ? this.xrLabel.text : null,
+      },
     };
   }
 
@@ -182,7 +212,8 @@ export class App {
     this.api.dispose();
     for (const view of this.views.values()) view.dispose();
     this.views.clear();
-    for (const part of [this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
+    this.xr.dispose();
+    for (const part of [this.xrPointers, this.xrLabel, this.xrButtons, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
       this.panel]) part.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
@@ -367,6 +398,7 @@ export class App {
     Promise.all(loads).then(() => {
       if (!this.framed || first) this.#fit();
       this.clip.setBounds(this.#sceneBounds());
+      this.xr.place();
       this.viewer.requestRender();
       requestAnimationFrame(() => requestAnimationFrame(() => this.resolveReady(true)));
     });
@@ -440,6 +472,12 @@ export class App {
     this.screenshotButton = button('screenshot-button', 'Screenshot', 'Save the view as a PNG image');
     buttons.append(this.fitButton, this.screenshotButton);
     view.append(buttons);
+    this.xrButtons = new XRButtons(view, {
+      onEnter: (mode) => this.#enterXR(mode),
+      onExit: () => this.xr.exit(),
+      onSize: () => this.xr.toggleSize(),
+    });
+    this.xrButtons.check();
     this.handleFit = () => this.#fit();
     this.handleScreenshot = () => this.#screenshot();
     this.fitButton.addEventListener('click', this.handleFit);
@@ -484,12 +522,41 @@ export class App {
     if (!action || !this.twin) return false;
     const view = this.views.get(this.twin.object);
     const picked = view ? this.viewer.pick(clientX, clientY, [view]) : null;
-    if (!picked) return true; // beside the twin: nothing to do, and no probe either while a tool is chosen
-    const local = this.localPoint.copy(picked.hit.point).applyMatrix4(this.toWorld.copy(view.group.matrixWorld).invert());
+    if (picked) this.#twinActAt(action, view, picked.hit.point);
+    return true; // beside the twin: nothing to do, and no probe either while a tool is chosen
+  }
+
+  /** Send the twin tool `action` at world point `point` on the twin's `view`, and mark the spot. */
+  #twinActAt(action, view, point) {
+    const local = this.localPoint.copy(point).applyMatrix4(this.toWorld.copy(view.group.matrixWorld).invert());
     this.#sendTwin({ type: 'twin_action', action, point: [local.x, local.y, local.z] });
-    this.markers.add(action, picked.hit.point, view.bounds);
+    this.markers.add(action, this.viewer.content.worldToLocal(this.contentPoint.copy(point)), view.bounds);
     this.viewer.requestRender();
-    return true;
+  }
+
+  /** A headset controller's trigger on a surface: the active twin tool acts there, else it probes (as a click does). */
+  #surfaceSelected(picked) {
+    const action = this.twinPanel.activeTool;
+    if (action && this.twin) {
+      if (picked.view.id === this.twin.object) this.#twinActAt(action, picked.view, picked.hit.point);
+      return;
+    }
+    this.prober.probeHit(picked);
+  }
+
+  // --- immersive view ---
+
+  async #enterXR(mode) {
+    try {
+      await this.xr.enter(mode);
+    } catch (error) {
+      this.xrButtons.showError(`Could not start ${mode === 'immersive-ar' ? 'AR' : 'VR'}: ${error.message}`);
+    }
+  }
+
+  #xrChanged() {
+    this.xrButtons.setPresenting(this.xr.mode);
+    this.xrButtons.setSize(this.xr.size);
   }
 
   #probeMoved() {

@@ -32,6 +32,8 @@ export class Prober {
     this.marker.hidden = true;
     overlay.append(this.marker, this.label);
     this.probe = null;
+    /** The label's text ('' without a probe). */
+    this.text = '';
     this.down = null;
     this.screen = new THREE.Vector3();
     this.handleDown = (event) => {
@@ -54,6 +56,14 @@ export class Prober {
       this.clear();
       return null;
     }
+    return this.probeHit(picked);
+  }
+
+  /**
+   * Probe a hit found by a ray (`Viewer.pick`'s answer, or a headset controller's). The point is
+   * kept in content coordinates, so the label stays on it when the content moves (immersive view).
+   */
+  probeHit(picked) {
     const { hit, view, side } = picked;
     this.placedX = NaN;
     this.probe = {
@@ -63,7 +73,7 @@ export class Prober {
       face: hit.face ? { a: hit.face.a, b: hit.face.b, c: hit.face.c } : null,
       barycoord: hit.barycoord ? hit.barycoord.clone() : null,
       index: hit.index ?? null,
-      point: hit.point.clone(),
+      point: this.viewer.content.worldToLocal(hit.point.clone()),
       value: null,
     };
     this.refresh();
@@ -89,6 +99,7 @@ export class Prober {
     if (!field || value === null) text = `${probe.view.name}: no field shown`;
     else if (Number.isNaN(value)) text = `${field.name}: no data`;
     else text = `${field.name} = ${formatNumber(value)}${field.unit ? ` ${field.unit}` : ''}`;
+    this.text = text;
     this.label.textContent = text;
     this.label.title = probe.view.name;
     this.label.dataset.value = value === null ? '' : String(value);
@@ -112,6 +123,7 @@ export class Prober {
   clear() {
     const had = this.probe !== null;
     this.probe = null;
+    this.text = '';
     this.label.hidden = true;
     this.marker.hidden = true;
     if (had) this.onProbe();

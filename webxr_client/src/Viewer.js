@@ -62,6 +62,8 @@ export class Viewer {
     this.frames = 0;
     /** Called once per animation frame before rendering (the app presents buffered frames). */
     this.beforeTick = null;
+    /** Called once per immersive (WebXR) frame, after `beforeTick`, before rendering. */
+    this.xrFrame = null;
 
     this.resizeObserver = new ResizeObserver(() => this.#resize());
     this.resizeObserver.observe(container);
@@ -169,6 +171,13 @@ export class Viewer {
 
   #tick() {
     if (this.beforeTick) this.beforeTick();
+    if (this.renderer.xr.isPresenting) {
+      // The headset needs a frame every time; three.js draws both eyes from the session's views.
+      if (this.xrFrame) this.xrFrame();
+      this.renderer.render(this.scene, this.camera);
+      this.frames += 1;
+      return;
+    }
     if (this.controls.update()) this.needsRender = true;
     if (!this.needsRender) return;
     this.needsRender = false;

@@ -1,0 +1,226 @@
+"""The immersive (WebXR) view in headless Chromium: the Enter VR / Enter AR buttons say why XR is
+unavailable, and with iwer emulating a Meta Quest 3 (tests/fixtures/browser.py) the app enters
+immersive-vr, places the scene in front of the user, and a controller's trigger on the heart paces a
+running cardiac twin (the same twin_action a desktop click sends) or probes the value there.
+
+http://127.0.0.1 is a secure context, so the emulated runtime works over plain http here; the
+insecure case reaches the same server under another host name (Chromium maps it to 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import pyvista as pv
+from fixtures.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    WAIT_MS,
+    ensure_client_built,
+    iwer_init_script,
+    state,
+    wait_ready,
+    wait_state,
+)
+from fixtures.server import LiveServer, start_process_server
+from playwright.sync_api import Browser, Page
+
+from vizserver.anatomy.lv import lv_surface
+
+pytestmark = pytest.mark.browser
+
+NO_WEBXR = "This browser has no WebXR"
+TWIN_SCENE = """\
+version: 1
+title: XR twin test
+objects:
+  - name: ventricle
+    generator: {name: lv_surface, parameters: {resolution: 24}}
+    transform: {translate: [0.1, 0, 0], scale: 0.001}
+twin:
+  kind: cardiac
+  object: ventricle
+  parameters: {cycle_length: 300}
+  options: {resolution: 24}
+"""
+TWIN_START_MS = 120_000
+"""The twin's worker builds its mesh and operators (and compiles its kernel) before it runs."""
+
+RECORD_SENT = """
+window.__sent = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (typeof data === 'string') window.__sent.push(JSON.parse(data));
+  return send.call(this, data);
+};
+"""
+INSECURE = "WebXR needs a secure page: open the https:// link (vizserver serve --https)"
+
+
+def xr_reasons(page: Page) -> dict[str, Any]:
+    wait_state(page, "s.xr.support !== null")
+    return dict(state(page)["xr"]["support"])
+
+
+def test_without_webxr_the_buttons_are_disabled_and_say_why(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script="delete Navigator.prototype.xr;")
+    wait_ready(page)
+    assert xr_reasons(page) == {"immersive-vr": NO_WEBXR, "immersive-ar": NO_WEBXR}
+    for button in ("#xr-vr-button", "#xr-ar-button"):
+        assert page.is_disabled(button)
+        assert page.get_attribute(button, "title") == NO_WEBXR
+    assert page.inner_text("#xr-note") == NO_WEBXR
+
+
+def test_chromium_without_a_headset_says_no_headset_found(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/")
+    wait_ready(page)
+    reasons = xr_reasons(page)
+    assert reasons["immersive-vr"] == "No VR headset found", reasons
+    assert page.is_disabled("#xr-vr-button")
+    assert "No VR headset found" in page.inner_text("#xr-note")
+
+
+def test_an_insecure_page_points_to_the_https_link(browser_server: LiveServer, browser: Browser) -> None:
+    port = browser_server.url.rsplit(":", 1)[1]
+    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP vizserver.test 127.0.0.1"]
+    chromium = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+    try:
+        page = chromium.new_context(viewport=VIEWPORT).new_page()
+        page.goto(f"http://vizserver.test:{port}/")
+        assert page.evaluate("() => window.isSecureContext") is False
+        wait_ready(page)
+        assert xr_reasons(page) == {"immersive-vr": INSECURE, "immersive-ar": INSECURE}
+        assert page.is_disabled("#xr-vr-button")
+        assert page.inner_text("#xr-note") == INSECURE
+    finally:
+        chromium.close()
+
+
+def scene_diagonal(page: Page) -> float:
+    """Length of the diagonal of the union of the objects' boxes (scene coordinates, m)."""
+    corners = page.evaluate(
+        "() => [...window.vizserver.app.views.values()].map((v) => [v.bounds.min.toArray(), v.bounds.max.toArray()])"
+    )
+    box = np.asarray(corners, dtype=np.float64)
+    return float(np.linalg.norm(box[:, 1].max(axis=0) - box[:, 0].min(axis=0)))
+
+
+def press(page: Page, hand: str, button: str) -> None:
+    """Press and release a button of an emulated controller, each held for a few XR frames."""
+    for value in (1, 0):
+        frames = state(page)["xr"]["frames"]
+        page.evaluate(f"() => window.__xrDevice.controllers.{hand}.updateButtonValue('{button}', {value})")
+        wait_state(page, f"s.xr.frames > {frames + 2}")
+
+
+def test_enter_vr_places_the_scene_in_front_and_exit_restores_the_desktop_view(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())
+    wait_ready(page)
+    assert xr_reasons(page) == {"immersive-vr": None, "immersive-ar": None}
+    assert page.inner_text("#xr-note") == ""
+    page.click("#xr-size-button")  # chosen on the desktop, before entering
+    wait_state(page, "s.xr.size === 'life'")
+    assert page.inner_text("#xr-size-button") == "Life size"
+    page.click("#xr-size-button")
+    wait_state(page, "s.xr.size === 'table'")
+    camera = "() => window.vizserver.app.viewer.camera.position.toArray()"
+    desktop = page.evaluate(camera)
+
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    xr = state(page)["xr"]
+    assert xr["mode"] == "immersive-vr"
+    assert page.inner_text("#xr-vr-button") == "Exit VR" and page.is_disabled("#xr-ar-button")
+    np.testing.assert_allclose(xr["centre"], [0, 1.2, -0.6], atol=1e-6)  # 1.2 m high, 0.6 m ahead
+    diagonal = scene_diagonal(page)
+    assert xr["scale"] * diagonal == pytest.approx(0.4, rel=1e-4)  # table size: the bounding sphere is 40 cm across
+    assert page.evaluate("() => window.vizserver.app.viewer.renderer.xr.getFoveation()") == 1
+
+    press(page, "right", "a-button")  # A toggles life size in the headset
+    wait_state(page, "s.xr.size === 'life' && s.xr.scale === 1")
+    assert state(page)["xr"]["centre"][2] == pytest.approx(-max(0.6, diagonal / 2 + 0.4))
+
+    page.evaluate("() => window.__xrDevice.activeSession.end()")  # the headset's menu ends the session
+    wait_state(page, "!s.xr.presenting && s.xr.mode === null")
+    np.testing.assert_allclose(page.evaluate(camera), desktop, atol=1e-9)
+    assert state(page)["xr"]["scale"] == 1
+    assert page.inner_text("#xr-vr-button") == "Enter VR" and not page.is_disabled("#xr-ar-button")
+    frames = state(page)["frames"]
+    page.click("#fit-button")  # the desktop view draws again
+    wait_state(page, f"s.frames > {frames}")
+
+
+@pytest.fixture(scope="module")
+def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`vizserver serve` on a ventricle (mm, scaled to metres, moved 10 cm) with a running cardiac twin."""
+    ensure_client_built()
+    root = tmp_path_factory.mktemp("xr-twin")
+    scene = root / "twin.yaml"
+    scene.write_text(TWIN_SCENE)
+    server = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(root / "cache")})
+    yield server
+    server.stop()
+
+
+def distance_to_ventricle(point: npt.ArrayLike) -> float:
+    """Distance (mm) from ``point`` (the ventricle's own coordinates) to its surface."""
+    mesh = lv_surface(24)
+    faces = np.hstack([np.full((len(mesh.triangles), 1), 3), mesh.triangles]).ravel()
+    surface = pv.PolyData(np.asarray(mesh.vertices, dtype=np.float64), faces)
+    _, closest = surface.find_closest_cell(np.asarray(point, dtype=np.float64), return_closest_point=True)
+    return float(np.linalg.norm(np.asarray(closest) - np.asarray(point)))
+
+
+def aim_right_controller(page: Page, at: list[float], back_m: float) -> None:
+    """Hold the right controller ``back_m`` behind ``at`` (XR space), pointing straight at it (-z)."""
+    x, y, z = at
+    page.evaluate(
+        f"""() => {{
+          const c = window.__xrDevice.controllers.right;
+          c.position.set({x}, {y}, {z + back_m});
+          c.quaternion.set(0, 0, 0, 1);
+        }}"""
+    )
+
+
+def test_the_trigger_on_the_heart_paces_the_twin_there_or_probes_it(
+    twin_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(f"{twin_server.url}/", init_script=RECORD_SENT + iwer_init_script())
+    wait_ready(page)
+    wait_state(page, "s.twin && s.twin.state === 'running' && s.objects[0].liveField === 'vm'", timeout=TWIN_START_MS)
+    page.click("#twin-tools button[data-action='pace here']")
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    aim_right_controller(page, state(page)["xr"]["centre"], 0.35)
+    wait_state(page, "s.xr.hovered.includes('ventricle')")  # the ray stops on the heart: highlight and reticle
+    assert page.evaluate("() => window.vizserver.app.viewer.content.getObjectByName('xr-hover-highlight').visible")
+
+    press(page, "right", "trigger")
+    wait_state(page, "s.twin.markers === 1 && s.twin.lastLatencyMs !== null", timeout=WAIT_MS)
+    (action,) = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_action"]
+    assert action["action"] == "pace here"
+    # the same message a desktop click sends: the point on the surface, in the ventricle's own millimetres
+    assert distance_to_ventricle(action["point"]) < 0.05, action["point"]
+    assert state(page)["xr"]["probe"] is None  # a tool trigger is not a probe
+
+    page.keyboard.press("Escape")  # no tool: the trigger probes
+    wait_state(page, "s.twin.tool === null")
+    press(page, "right", "trigger")
+    wait_state(page, "s.xr.probe !== null && s.twin.probeSamples >= 2")
+    xr = state(page)["xr"]
+    assert xr["probe"].startswith("vm = ") and xr["probe"].endswith("mV"), xr["probe"]
+    assert xr["selects"] == 2
+    assert len([m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_action"]) == 1

@@ -1,0 +1,156 @@
+import * as THREE from 'three';
+
+/** Length (m) of a ray that points at nothing. */
+export const RAY_LENGTH_M = 3;
+const RAY_COLOR = 0x9aa3b5;
+const HOVER_COLOR = 0x4cc9f0;
+/** Gamepad button (xr-standard mapping) that toggles life/table size: A on the right Touch controller, X on the left. */
+const SIZE_BUTTON = 4;
+
+/**
+ * A ray from each tracked controller (three.js `renderer.xr.getController(i)`): it stops at the
+ * surface it points at, where a reticle sits, and the hovered object gets a highlight box. Pulling
+ * the trigger (`select`) on a surface hands the hit to `onSelect` as `{hit, view, side: 0}`, the
+ * shape `Viewer.pick` returns, so the app treats it like a desktop click.
+ */
+export class XRPointers {
+  /**
+   * @param {import('./Viewer.js').Viewer} viewer
+   * @param {() => import('./ObjectView.js').ObjectView[]} views the current objects
+   * @param {{ onSelect: (picked: {hit: THREE.Intersection, view: object, side: number}) => void, onToggleSize: () => void }} hooks
+   */
+  constructor(viewer, views, { onSelect, onToggleSize }) {
+    this.viewer = viewer;
+    this.views = views;
+    this.onSelect = onSelect;
+    this.onToggleSize = onToggleSize;
+    this.raycaster = new THREE.Raycaster();
+    this.targets = [];
+    this.hits = [];
+    this.selects = 0;
+    this.rayGeometry = new THREE.BufferGeometry().setFromPoints([new THREE.Vector3(0, 0, 0), new THREE.Vector3(0, 0, -1)]);
+    this.reticleGeometry = new THREE.RingGeometry(0.004, 0.007, 24);
+    this.highlightBox = new THREE.Box3();
+    this.highlight = new THREE.Box3Helper(this.highlightBox, HOVER_COLOR);
+    this.highlight.name = 'xr-hover-highlight';
+    this.highlight.visible = false;
+    viewer.content.add(this.highlight); // view bounds are in content coordinates
+    this.normal = new THREE.Vector3();
+    this.normalMatrix = new THREE.Matrix3();
+    this.pointers = [0, 1].map((index) => this.#pointer(index));
+  }
+
+  /** Names of the objects each controller points at (null: nothing), left then right as connected. */
+  hovered() {
+    return this.pointers.map((p) => p.hover?.view.name ?? null);
+  }
+
+  /** Once per XR frame: aim each ray, find what it points at, move the reticle and the highlight. */
+  update() {
+    let highlighted = null;
+    for (const pointer of this.pointers) {
+      if (!pointer.connected) continue;
+      pointer.hover = this.#cast(pointer.controller);
+      const hover = pointer.hover;
+      const color = hover ? HOVER_COLOR : RAY_COLOR;
+      pointer.ray.material.color.setHex(color);
+      pointer.ray.scale.z = hover ? hover.hit.distance : RAY_LENGTH_M;
+      pointer.reticle.visible = hover !== null;
+      if (hover) {
+        pointer.reticle.position.copy(hover.hit.point);
+        if (hover.hit.face) {
+          this.normal.copy(hover.hit.face.normal).applyMatrix3(this.normalMatrix.getNormalMatrix(hover.hit.object.matrixWorld)).normalize();
+          pointer.reticle.lookAt(this.normal.add(hover.hit.point));
+        }
+        highlighted = highlighted ?? hover.view;
+      }
+      this.#pollSizeButton(pointer);
+    }
+    this.highlight.visible = highlighted !== null;
+    if (highlighted) this.highlightBox.copy(highlighted.bounds);
+  }
+
+  dispose() {
+    for (const pointer of this.pointers) {
+      const { controller } = pointer;
+      controller.removeEventListener('connected', pointer.handleConnected);
+      controller.removeEventListener('disconnected', pointer.handleDisconnected);
+      controller.removeEventListener('select', pointer.handleSelect);
+      controller.remove(pointer.ray);
+      this.viewer.scene.remove(controller, pointer.reticle);
+      pointer.ray.material.dispose();
+      pointer.reticle.material.dispose();
+    }
+    this.rayGeometry.dispose();
+    this.reticleGeometry.dispose();
+    this.highlight.removeFromParent();
+    this.highlight.dispose();
+  }
+
+  #pointer(index) {
+    const controller = this.viewer.renderer.xr.getController(index);
+    const ray = new THREE.Line(this.rayGeometry, new THREE.LineBasicMaterial({ color: RAY_COLOR }));
+    ray.name = 'xr-ray';
+    ray.scale.z = RAY_LENGTH_M;
+    ray.raycast = () => {};
+    controller.add(ray);
+    const reticle = new THREE.Mesh(this.reticleGeometry, new THREE.MeshBasicMaterial({ color: HOVER_COLOR, side: THREE.DoubleSide, depthTest: false }));
+    reticle.name = 'xr-reticle';
+    reticle.visible = false;
+    reticle.raycast = () => {};
+    this.viewer.scene.add(controller, reticle);
+    const pointer = { controller, ray, reticle, connected: false, handedness: null, gamepad: null, sizeDown: false, hover: null };
+    pointer.handleConnected = (event) => {
+      // Hands (no gamepad, pinch = select) count too; gaze and screen taps have no ray to show.
+      pointer.connected = event.data.targetRayMode === 'tracked-pointer';
+      pointer.handedness = event.data.handedness;
+      pointer.gamepad = event.data.gamepad ?? null;
+      ray.visible = pointer.connected;
+    };
+    pointer.handleDisconnected = () => {
+      pointer.connected = false;
+      pointer.hover = null;
+      pointer.gamepad = null;
+      reticle.visible = false;
+    };
+    pointer.handleSelect = () => {
+      if (!pointer.connected) return;
+      const hover = this.#cast(controller);
+      if (!hover) return;
+      this.selects += 1;
+      this.onSelect({ hit: hover.hit, view: hover.view, side: 0 });
+    };
+    controller.addEventListener('connected', pointer.handleConnected);
+    controller.addEventListener('disconnected', pointer.handleDisconnected);
+    controller.addEventListener('select', pointer.handleSelect);
+    return pointer;
+  }
+
+  /** The nearest visible object surface along the controller's ray, as `{hit, view}`, or null. */
+  #cast(controller) {
+    const views = this.views();
+    this.targets.length = 0;
+    for (const view of views) if (view.group.visible && view.loaded) this.targets.push(view.group);
+    if (this.targets.length === 0) return null;
+    controller.updateMatrixWorld(true);
+    this.raycaster.setFromXRController(controller);
+    this.hits.length = 0;
+    this.raycaster.intersectObjects(this.targets, true, this.hits);
+    for (const hit of this.hits) {
+      const view = views.find((v) => isDescendant(hit.object, v.group));
+      if (view) return { hit, view };
+    }
+    return null;
+  }
+
+  #pollSizeButton(pointer) {
+    const down = Boolean(pointer.gamepad?.buttons[SIZE_BUTTON]?.pressed);
+    if (down && !pointer.sizeDown) this.onToggleSize();
+    pointer.sizeDown = down;
+  }
+}
+
+function isDescendant(object, ancestor) {
+  for (let node = object; node; node = node.parent) if (node === ancestor) return true;
+  return false;
+}
