@@ -162,6 +162,37 @@ def test_enter_vr_places_the_scene_in_front_and_exit_restores_the_desktop_view(
     wait_state(page, f"s.frames > {frames}")
 
 
+def test_enter_ar_shows_the_scene_over_passthrough_and_exit_restores_the_background(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())
+    wait_ready(page)
+    clear_alpha = "() => window.vizserver.app.viewer.renderer.getClearAlpha()"
+    page.click("#xr-ar-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    assert state(page)["xr"]["mode"] == "immersive-ar"
+    assert page.evaluate(clear_alpha) == 0  # the room shows where there is no model
+    page.evaluate("() => window.__xrDevice.activeSession.end()")
+    wait_state(page, "!s.xr.presenting")
+    assert page.evaluate(clear_alpha) == 1
+
+
+def test_a_refused_session_says_why_and_the_desktop_view_stays(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    refuse = (
+        "navigator.xr.requestSession = () => Promise.reject(new DOMException('the user declined', 'NotAllowedError'));"
+    )
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script() + refuse)
+    wait_ready(page)
+    page.click("#xr-vr-button")
+    page.wait_for_function("() => document.querySelector('#xr-note').textContent.startsWith('Could not')")
+    assert page.inner_text("#xr-note") == "Could not start VR: the user declined"
+    xr = state(page)["xr"]
+    assert not xr["presenting"] and xr["mode"] is None and xr["scale"] == 1
+    assert page.inner_text("#xr-vr-button") == "Enter VR" and not page.is_disabled("#xr-vr-button")
+
+
 @pytest.fixture(scope="module")
 def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`vizserver serve` on a ventricle (mm, scaled to metres, moved 10 cm) with a running cardiac twin."""

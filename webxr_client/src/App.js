@@ -23,10 +23,7 @@ import { TwinPanel } from './TwinPanel.js';
 import { TwinSteering } from './TwinSteering.js';
 import { UploadDropZone } from './UploadDropZone.js';
 import { Viewer } from './Viewer.js';
-import { XRButtons } from './XRButtons.js';
-import { XRMode } from './XRMode.js';
-import { XRPointers } from './XRPointers.js';
-import { XRProbeLabel } from './XRProbeLabel.js';
+import { XRView } from './XRView.js';
 
 export const CLIENT_NAME = 'vizserver-desktop/0.1.0';
 /** Error codes about twin requests: shown in the twin's section, not the panel's top line. */
@@ -101,17 +98,6 @@ export class App {
     this.latencyBadge = new LatencyBadge(this.overlay);
     this.markers = new TwinMarkers(this.viewer.content);
     this.contentPoint = new THREE.Vector3();
-    this.xr = new XRMode(this.viewer, { bounds: () => this.#sceneBounds(), onChange: () => this.#xrChanged() });
-    this.xrPointers = new XRPointers(this.viewer, () => [...this.views.values()], {
-      onSelect: (picked) => this.#surfaceSelected(picked),
-      onToggleSize: () => this.xr.toggleSize(),
-    });
-    this.xrLabel = new XRProbeLabel(this.viewer, this.prober);
-    this.viewer.xrFrame = () => {
-      this.xr.frame();
-      this.xrPointers.update();
-      this.xrLabel.update();
-    };
     this.#buildPanel();
   }
 
@@ -190,20 +176,7 @@ export class App {
         probeSamples: this.twinPanel.chart.size,
         probeValue: this.twinPanel.chart.size ? this.twinPanel.chart.latest : null,
       },
-      xr: {
-        support: this.xrButtons.support && Object.fromEntries(
-          Object.entries(this.xrButtons.support).map(([mode, s]) => [mode, s.reason]),
-        ),
-        presenting: this.viewer.renderer.xr.isPresenting,
-        mode: this.xr.mode,
-        size: this.xr.size,
-        scale: this.viewer.content.scale.x,
-        centre: this.xr.presenting ? this.xr.centre.toArray() : null,
-        frames: this.xr.frames,
-        hovered: this.xrPointers.hovered(),
-        selects: this.xrPointers.selects,
-        probe: this.xrLabel.sprite.visible ? this.xrLabel.text : null,
-      },
+      xr: this.xr.state(),
     };
   }
 
@@ -212,8 +185,7 @@ export class App {
     this.api.dispose();
     for (const view of this.views.values()) view.dispose();
     this.views.clear();
-    this.xr.dispose();
-    for (const part of [this.xrPointers, this.xrLabel, this.xrButtons, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
+    for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
       this.panel]) part.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
@@ -472,12 +444,11 @@ export class App {
     this.screenshotButton = button('screenshot-button', 'Screenshot', 'Save the view as a PNG image');
     buttons.append(this.fitButton, this.screenshotButton);
     view.append(buttons);
-    this.xrButtons = new XRButtons(view, {
-      onEnter: (mode) => this.#enterXR(mode),
-      onExit: () => this.xr.exit(),
-      onSize: () => this.xr.toggleSize(),
+    this.xr = new XRView(this.viewer, this.prober, view, {
+      views: () => [...this.views.values()],
+      bounds: () => this.#sceneBounds(),
+      onSelect: (picked) => this.#surfaceSelected(picked),
     });
-    this.xrButtons.check();
     this.handleFit = () => this.#fit();
     this.handleScreenshot = () => this.#screenshot();
     this.fitButton.addEventListener('click', this.handleFit);
@@ -542,21 +513,6 @@ export class App {
       return;
     }
     this.prober.probeHit(picked);
-  }
-
-  // --- immersive view ---
-
-  async #enterXR(mode) {
-    try {
-      await this.xr.enter(mode);
-    } catch (error) {
-      this.xrButtons.showError(`Could not start ${mode === 'immersive-ar' ? 'AR' : 'VR'}: ${error.message}`);
-    }
-  }
-
-  #xrChanged() {
-    this.xrButtons.setPresenting(this.xr.mode);
-    this.xrButtons.setSize(this.xr.size);
   }
 
   #probeMoved() {

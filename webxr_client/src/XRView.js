@@ -1,0 +1,78 @@
+import { XRButtons } from './XRButtons.js';
+import { XRMode } from './XRMode.js';
+import { XRPointers } from './XRPointers.js';
+import { XRProbeLabel } from './XRProbeLabel.js';
+
+/**
+ * The immersive view's parts, wired together: the Enter VR / AR buttons (in the desktop panel),
+ * the session (XRMode), the controllers' rays (XRPointers) and the probe's label in the headset
+ * (XRProbeLabel). What a trigger on a surface means is the app's business (`onSelect`).
+ */
+export class XRView {
+  /**
+   * @param {import('./Viewer.js').Viewer} viewer
+   * @param {import('./Prober.js').Prober} prober
+   * @param {HTMLElement} parent where the buttons go
+   * @param {{ views: () => object[], bounds: () => import('three').Box3, onSelect: (picked: object) => void }} hooks
+   */
+  constructor(viewer, prober, parent, { views, bounds, onSelect }) {
+    this.viewer = viewer;
+    this.mode = new XRMode(viewer, { bounds, onChange: () => this.#changed() });
+    this.pointers = new XRPointers(viewer, views, { onSelect, onToggleSize: () => this.mode.toggleSize() });
+    this.label = new XRProbeLabel(viewer, prober);
+    this.buttons = new XRButtons(parent, {
+      onEnter: (mode) => this.#enter(mode),
+      onExit: () => this.mode.exit(),
+      onSize: () => this.mode.toggleSize(),
+    });
+    this.buttons.check();
+    viewer.xrFrame = () => {
+      this.mode.frame();
+      this.pointers.update();
+      this.label.update();
+    };
+  }
+
+  /** Place the content again (the scene changed while in the headset). */
+  place() {
+    this.mode.place();
+  }
+
+  /** For `App.state()`: why each mode is unavailable (null: available) and what the headset shows. */
+  state() {
+    const support = this.buttons.support;
+    return {
+      support: support && Object.fromEntries(Object.entries(support).map(([mode, s]) => [mode, s.reason])),
+      presenting: this.viewer.renderer.xr.isPresenting,
+      mode: this.mode.mode,
+      size: this.mode.size,
+      scale: this.viewer.content.scale.x,
+      centre: this.mode.presenting ? this.mode.centre.toArray() : null,
+      frames: this.mode.frames,
+      hovered: this.pointers.hovered(),
+      selects: this.pointers.selects,
+      probe: this.label.sprite.visible ? this.label.text : null,
+    };
+  }
+
+  dispose() {
+    this.viewer.xrFrame = null;
+    this.mode.dispose();
+    this.pointers.dispose();
+    this.label.dispose();
+    this.buttons.dispose();
+  }
+
+  async #enter(mode) {
+    try {
+      await this.mode.enter(mode);
+    } catch (error) {
+      this.buttons.showError(`Could not start ${mode === 'immersive-ar' ? 'AR' : 'VR'}: ${error.message}`);
+    }
+  }
+
+  #changed() {
+    this.buttons.setPresenting(this.mode.mode);
+    this.buttons.setSize(this.mode.size);
+  }
+}
