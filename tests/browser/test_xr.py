@@ -21,6 +21,8 @@ from fixtures.browser import (
     CHROMIUM_ARGS,
     VIEWPORT,
     WAIT_MS,
+    canvas_pixels,
+    drawn_fraction,
     ensure_client_built,
     iwer_init_script,
     state,
@@ -157,9 +159,11 @@ def test_enter_vr_places_the_scene_in_front_and_exit_restores_the_desktop_view(
     np.testing.assert_allclose(page.evaluate(camera), desktop, atol=1e-9)
     assert state(page)["xr"]["scale"] == 1
     assert page.inner_text("#xr-vr-button") == "Enter VR" and not page.is_disabled("#xr-ar-button")
+    assert page.evaluate("() => document.getElementById('viewport-canvas').parentElement.id") == "viewport"
     frames = state(page)["frames"]
     page.click("#fit-button")  # the desktop view draws again
     wait_state(page, f"s.frames > {frames}")
+    assert drawn_fraction(canvas_pixels(page)) > 0.01
 
 
 def test_enter_ar_shows_the_scene_over_passthrough_and_exit_restores_the_background(
