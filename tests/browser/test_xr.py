@@ -259,3 +259,29 @@ def test_the_trigger_on_the_heart_paces_the_twin_there_or_probes_it(
     assert xr["probe"].startswith("vm = ") and xr["probe"].endswith("mV"), xr["probe"]
     assert xr["selects"] == 2
     assert len([m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_action"]) == 1
+
+
+def test_a_hand_pinch_on_a_surface_probes_it(browser_server: LiveServer, open_page: Callable[..., Page]) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())
+    wait_ready(page)
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    x, y, z = state(page)["xr"]["centre"]
+    page.evaluate(
+        f"""() => {{
+          const device = window.__xrDevice;
+          device.primaryInputMode = 'hand';
+          device.hands.right.position.set({x}, {y}, {z + 0.35});
+          device.hands.right.quaternion.set(0, 0, 0, 1);
+        }}"""
+    )
+    wait_state(page, "s.xr.hovered.some((name) => name !== null)")
+    for value in (1, 0):
+        frames = state(page)["xr"]["frames"]
+        page.evaluate(f"() => window.__xrDevice.hands.right.updatePinchValue({value})")
+        wait_state(page, f"s.xr.frames > {frames + 2}")
+    wait_state(page, "s.xr.probe !== null")
+    xr = state(page)["xr"]
+    assert xr["selects"] == 1
+    assert xr["probe"] == page.text_content("#probe-label")  # the value the desktop label shows, in the headset
+    assert " = " in xr["probe"] or "no field shown" in xr["probe"], xr["probe"]

@@ -50,8 +50,8 @@ export class XRPointers {
     let highlighted = null;
     for (const pointer of this.pointers) {
       if (!pointer.connected) continue;
-      pointer.hover = this.#cast(pointer.controller);
-      const hover = pointer.hover;
+      const hover = this.#cast(pointer.controller, pointer.found) ? pointer.found : null;
+      pointer.hover = hover;
       const color = hover ? HOVER_COLOR : RAY_COLOR;
       pointer.ray.material.color.setHex(color);
       pointer.ray.scale.z = hover ? hover.hit.distance : RAY_LENGTH_M;
@@ -99,7 +99,12 @@ export class XRPointers {
     reticle.visible = false;
     reticle.raycast = () => {};
     this.viewer.scene.add(controller, reticle);
-    const pointer = { controller, ray, reticle, connected: false, handedness: null, gamepad: null, sizeDown: false, hover: null };
+    const pointer = {
+      controller, ray, reticle, connected: false, handedness: null, gamepad: null, sizeDown: false,
+      /** What the ray hits this frame (`found`, reused every frame), or null. */
+      hover: null,
+      found: { hit: null, view: null },
+    };
     pointer.handleConnected = (event) => {
       // Hands (no gamepad, pinch = select) count too; gaze and screen taps have no ray to show.
       pointer.connected = event.data.targetRayMode === 'tracked-pointer';
@@ -115,10 +120,9 @@ export class XRPointers {
     };
     pointer.handleSelect = () => {
       if (!pointer.connected) return;
-      const hover = this.#cast(controller);
-      if (!hover) return;
+      if (!this.#cast(controller, pointer.found)) return;
       this.selects += 1;
-      this.onSelect({ hit: hover.hit, view: hover.view, side: 0 });
+      this.onSelect({ hit: pointer.found.hit, view: pointer.found.view, side: 0 });
     };
     controller.addEventListener('connected', pointer.handleConnected);
     controller.addEventListener('disconnected', pointer.handleDisconnected);
@@ -126,21 +130,25 @@ export class XRPointers {
     return pointer;
   }
 
-  /** The nearest visible object surface along the controller's ray, as `{hit, view}`, or null. */
-  #cast(controller) {
+  /** Whether the controller's ray meets a visible object; the nearest surface goes in `out` ({hit, view}). */
+  #cast(controller, out) {
     const views = this.views();
     this.targets.length = 0;
     for (const view of views) if (view.group.visible && view.loaded) this.targets.push(view.group);
-    if (this.targets.length === 0) return null;
+    if (this.targets.length === 0) return false;
     controller.updateMatrixWorld(true);
     this.raycaster.setFromXRController(controller);
     this.hits.length = 0;
     this.raycaster.intersectObjects(this.targets, true, this.hits);
     for (const hit of this.hits) {
       const view = views.find((v) => isDescendant(hit.object, v.group));
-      if (view) return { hit, view };
+      if (view) {
+        out.hit = hit;
+        out.view = view;
+        return true;
+      }
     }
-    return null;
+    return false;
   }
 
   #pollSizeButton(pointer) {
