@@ -9,6 +9,7 @@ insecure case reaches the same server under another host name (Chromium maps it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -285,3 +286,43 @@ def test_a_hand_pinch_on_a_surface_probes_it(browser_server: LiveServer, open_pa
     assert xr["selects"] == 1
     assert xr["probe"] == page.text_content("#probe-label")  # the value the desktop label shows, in the headset
     assert " = " in xr["probe"] or "no field shown" in xr["probe"], xr["probe"]
+
+
+OVERLAY_TEXT = re.compile(r"^\d+\.\d\d ms mean\s+\d+\.\d\d ms p95\s+[1-9]\d* calls\s+[\d.]+[kM]? tris$")
+
+
+def test_the_debug_overlay_shows_frame_times_on_the_desktop_and_in_the_headset(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/?debug=1", init_script=iwer_init_script())
+    wait_ready(page)
+    wait_state(page, "s.frame.triangles > 0 && / [1-9]\\d* calls/.test(s.frame.overlay)")
+    assert page.is_visible("#frame-overlay")
+    assert OVERLAY_TEXT.match(page.inner_text("#frame-overlay")), page.inner_text("#frame-overlay")
+    desktop = state(page)["frame"]
+    assert desktop["frames"] >= 1 and desktop["calls"] >= 1 and desktop["triangles"] > 0 and not desktop["xr"]
+    assert 0 < desktop["meanMs"] <= desktop["p95Ms"] or desktop["frames"] == 1
+    page.keyboard.press("`")  # the key turns debug mode off and on
+    wait_state(page, "s.frame.overlay === null")
+    assert page.is_hidden("#frame-overlay")
+    page.keyboard.press("`")
+    wait_state(page, "s.frame.overlay !== null")
+
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.frame.xr && s.frame.frames > 10 && s.frame.xrLabel")
+    xr = state(page)["frame"]
+    assert xr["calls"] >= 2 * desktop["calls"]  # both eyes
+    assert xr["triangles"] >= 2 * desktop["triangles"]
+    assert 0 < xr["meanMs"] <= xr["p95Ms"]
+    label = page.evaluate(
+        """() => {
+          const viewer = window.vizserver.app.viewer;
+          const sprite = viewer.scene.getObjectByName('xr-frame-overlay');
+          const head = viewer.renderer.xr.getCamera().getWorldPosition(sprite.position.clone());
+          return { visible: sprite.visible, distance: sprite.position.distanceTo(head),
+                   drawn: sprite.material.map.version > 0 };
+        }"""
+    )
+    assert label["visible"] and label["drawn"]
+    assert 0.5 < label["distance"] < 0.8  # floating in front of the head, readable
+    assert OVERLAY_TEXT.match(xr["overlay"]), xr["overlay"]

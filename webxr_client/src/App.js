@@ -7,6 +7,7 @@ import { Connection } from './Connection.js';
 import { FieldDisplay } from './FieldDisplay.js';
 import { FieldPicker } from './FieldPicker.js';
 import { FrameDecoder } from './FrameDecoder.js';
+import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
 import { ObjectList } from './ObjectList.js';
 import { ObjectView } from './ObjectView.js';
@@ -96,6 +97,8 @@ export class App {
       onProbe: () => this.#probeMoved(),
     });
     this.latencyBadge = new LatencyBadge(this.overlay);
+    this.frameOverlay = new FrameOverlay(this.viewer, this.overlay);
+    if (new URLSearchParams(window.location.search).get('debug') === '1') this.frameOverlay.setEnabled(true);
     this.markers = new TwinMarkers(this.viewer.content);
     this.contentPoint = new THREE.Vector3();
     this.#buildPanel();
@@ -177,6 +180,7 @@ export class App {
         probeValue: this.twinPanel.chart.size ? this.twinPanel.chart.latest : null,
       },
       xr: this.xr.state(),
+      frame: this.frameOverlay.state(),
     };
   }
 
@@ -187,7 +191,7 @@ export class App {
     this.views.clear();
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
-      this.panel]) part.dispose();
+      this.panel, this.frameOverlay]) part.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
     this.fitButton.removeEventListener('click', this.handleFit);
     this.colormaps.dispose();

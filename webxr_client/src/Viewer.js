@@ -1,5 +1,6 @@
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+import { FrameStats } from './FrameStats.js';
 
 export const BACKGROUND = '#16181d';
 const VIEW_DIRECTION = new THREE.Vector3(0.35, -1, 0.35).normalize(); // front, a little above (z up)
@@ -21,6 +22,8 @@ export class Viewer {
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.renderer.setClearColor(BACKGROUND, 1);
     this.renderer.domElement.id = 'viewport-canvas';
+    // Counted per tick, not per render call: split view and both eyes add up to one frame's work.
+    this.renderer.info.autoReset = false;
     container.append(this.renderer.domElement);
 
     this.scene = new THREE.Scene();
@@ -64,6 +67,11 @@ export class Viewer {
     this.beforeTick = null;
     /** Called once per immersive (WebXR) frame, after `beforeTick`, before rendering. */
     this.xrFrame = null;
+    /** JS time, draw calls and triangles of drawn frames (the debug overlay and the benchmark read it). */
+    this.frameStats = new FrameStats();
+    this.wasPresenting = false;
+    /** Called after every drawn frame, desktop or immersive (the frame-time overlay). */
+    this.afterFrame = null;
 
     this.resizeObserver = new ResizeObserver(() => this.#resize());
     this.resizeObserver.observe(container);
@@ -170,18 +178,26 @@ export class Viewer {
   }
 
   #tick() {
+    const start = performance.now();
+    const presenting = this.renderer.xr.isPresenting;
+    if (presenting !== this.wasPresenting) this.frameStats.clear();
+    this.wasPresenting = presenting;
+    this.renderer.info.reset();
     if (this.beforeTick) this.beforeTick();
-    if (this.renderer.xr.isPresenting) {
+    if (presenting) {
       // The headset needs a frame every time; three.js draws both eyes from the session's views.
       if (this.xrFrame) this.xrFrame();
       this.renderer.render(this.scene, this.camera);
       this.frames += 1;
-      return;
+    } else {
+      if (this.controls.update()) this.needsRender = true;
+      if (!this.needsRender) return;
+      this.needsRender = false;
+      this.#render();
     }
-    if (this.controls.update()) this.needsRender = true;
-    if (!this.needsRender) return;
-    this.needsRender = false;
-    this.#render();
+    const { calls, triangles } = this.renderer.info.render;
+    this.frameStats.record(performance.now() - start, calls, triangles, presenting);
+    if (this.afterFrame) this.afterFrame();
   }
 
   #render() {
