@@ -326,3 +326,70 @@ def test_the_debug_overlay_shows_frame_times_on_the_desktop_and_in_the_headset(
     assert label["visible"] and label["drawn"]
     assert 0.5 < label["distance"] < 0.8  # floating in front of the head, readable
     assert OVERLAY_TEXT.match(xr["overlay"]), xr["overlay"]
+
+
+def aim_right_controller_at_panel(page: Page, point: list[float], panel: dict[str, Any]) -> None:
+    """Hold the right controller 30 cm in front of ``point`` on the headset's twin panel, pointing into it."""
+    x, y, z = np.asarray(point) + 0.3 * np.asarray(panel["normal"])
+    qx, qy, qz, qw = panel["quaternion"]  # the panel faces +z; a controller points along its -z
+    page.evaluate(
+        f"""() => {{
+          const c = window.__xrDevice.controllers.right;
+          c.position.set({x}, {y}, {z});
+          c.quaternion.set({qx}, {qy}, {qz}, {qw});
+        }}"""
+    )
+
+
+def wait_frames(page: Page, count: int = 3) -> None:
+    frames = state(page)["xr"]["frames"]
+    wait_state(page, f"s.xr.frames > {frames + count}")
+
+
+def test_the_headset_panel_drags_a_twin_parameter_and_picks_a_tool(
+    twin_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(f"{twin_server.url}/", init_script=RECORD_SENT + iwer_init_script())
+    wait_ready(page)
+    wait_state(page, "s.twin && s.twin.state === 'running' && s.objects[0].liveField === 'vm'", timeout=TWIN_START_MS)
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.panel.visible && s.xr.panel.controls.length > 2")
+    panel = state(page)["xr"]["panel"]
+    controls = {c["name"]: c for c in panel["controls"]}
+    assert {"play", "reset", "cycle_length", "stim_amplitude", "pace here"} <= controls.keys(), controls.keys()
+    # to the left of the model, facing the user (its normal points back towards the origin)
+    centre = np.asarray(state(page)["xr"]["centre"])
+    assert panel["position"][0] < centre[0] - 0.1
+    assert np.dot(panel["normal"], -np.asarray(panel["position"])) > 0
+    assert state(page)["xr"]["panel"]["values"]["stim_amplitude"] == 20  # the twin's value
+
+    # press on the slider near its left end, drag to three quarters (0 to 100: 75), let go
+    slider = controls["stim_amplitude"]
+    left, right = np.asarray(slider["left"]), np.asarray(slider["right"])
+    aim_right_controller_at_panel(page, list(left + 0.1 * (right - left)), panel)
+    wait_state(page, "s.xr.panel.hovered.includes('stim_amplitude')")
+    page.evaluate("() => window.__xrDevice.controllers.right.updateButtonValue('trigger', 1)")
+    wait_frames(page)
+    for fraction in (0.3, 0.5, 0.75):
+        aim_right_controller_at_panel(page, list(left + fraction * (right - left)), panel)
+        wait_frames(page)
+    page.evaluate("() => window.__xrDevice.controllers.right.updateButtonValue('trigger', 0)")
+    wait_state(page, "s.twin.params.stim_amplitude === 75", timeout=WAIT_MS)  # the server's broadcast
+    wait_state(page, "s.xr.panel.values.stim_amplitude === 75")
+    sent = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_params"]
+    assert sent and all(list(m["values"]) == ["stim_amplitude"] for m in sent), sent
+    assert sent[-1]["values"]["stim_amplitude"] == 75
+    assert page.get_attribute("#twin-params [data-name='stim_amplitude']", "data-value") == "75"  # desktop too
+    assert state(page)["xr"]["selects"] == 0  # the panel took the trigger: no probe behind it
+
+    # a tool from the panel, then the trigger on the heart acts there
+    aim_right_controller_at_panel(page, controls["pace here"]["centre"], panel)
+    wait_state(page, "s.xr.panel.hovered.includes('pace here')")
+    press(page, "right", "trigger")
+    wait_state(page, "s.twin.tool === 'pace here'")
+    aim_right_controller(page, state(page)["xr"]["centre"], 0.35)
+    wait_state(page, "s.xr.hovered.includes('ventricle')")
+    press(page, "right", "trigger")
+    wait_state(page, "s.twin.markers === 1")
+    (action,) = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_action"]
+    assert action["action"] == "pace here" and distance_to_ventricle(action["point"]) < 0.05, action

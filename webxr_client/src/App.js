@@ -452,6 +452,7 @@ export class App {
       views: () => [...this.views.values()],
       bounds: () => this.#sceneBounds(),
       onSelect: (picked) => this.#surfaceSelected(picked),
+      twinPanel: this.twinPanel,
     });
     this.handleFit = () => this.#fit();
     this.handleScreenshot = () => this.#screenshot();

@@ -17,13 +17,15 @@ export class XRPointers {
   /**
    * @param {import('./Viewer.js').Viewer} viewer
    * @param {() => import('./ObjectView.js').ObjectView[]} views the current objects
-   * @param {{ onSelect: (picked: {hit: THREE.Intersection, view: object, side: number}) => void, onToggleSize: () => void }} hooks
+   * @param {{ onSelect: (picked: {hit: THREE.Intersection, view: object, side: number}) => void, onToggleSize: () => void, stopAt?: (index: number) => number }} hooks
+   *   `stopAt`: how far (m) controller `index`'s ray goes before something else takes it (a panel); Infinity: nothing
    */
-  constructor(viewer, views, { onSelect, onToggleSize }) {
+  constructor(viewer, views, { onSelect, onToggleSize, stopAt = () => Infinity }) {
     this.viewer = viewer;
     this.views = views;
     this.onSelect = onSelect;
     this.onToggleSize = onToggleSize;
+    this.stopAt = stopAt;
     this.raycaster = new THREE.Raycaster();
     this.targets = [];
     this.hits = [];
@@ -50,11 +52,12 @@ export class XRPointers {
     let highlighted = null;
     for (const pointer of this.pointers) {
       if (!pointer.connected) continue;
-      const hover = this.#cast(pointer.controller, pointer.found) ? pointer.found : null;
+      const stop = this.stopAt(pointer.index);
+      const hover = this.#cast(pointer.controller, pointer.found) && pointer.found.hit.distance < stop ? pointer.found : null;
       pointer.hover = hover;
       const color = hover ? HOVER_COLOR : RAY_COLOR;
       pointer.ray.material.color.setHex(color);
-      pointer.ray.scale.z = hover ? hover.hit.distance : RAY_LENGTH_M;
+      pointer.ray.scale.z = hover ? hover.hit.distance : Math.min(stop, RAY_LENGTH_M);
       pointer.reticle.visible = hover !== null;
       if (hover) {
         pointer.reticle.position.copy(hover.hit.point);
@@ -100,7 +103,7 @@ export class XRPointers {
     reticle.raycast = () => {};
     this.viewer.scene.add(controller, reticle);
     const pointer = {
-      controller, ray, reticle, connected: false, handedness: null, gamepad: null, sizeDown: false,
+      index, controller, ray, reticle, connected: false, handedness: null, gamepad: null, sizeDown: false,
       /** What the ray hits this frame (`found`, reused every frame), or null. */
       hover: null,
       found: { hit: null, view: null },
@@ -121,6 +124,7 @@ export class XRPointers {
     pointer.handleSelect = () => {
       if (!pointer.connected) return;
       if (!this.#cast(controller, pointer.found)) return;
+      if (pointer.found.hit.distance >= this.stopAt(index)) return; // the panel took it
       this.selects += 1;
       this.onSelect({ hit: pointer.found.hit, view: pointer.found.view, side: 0 });
     };

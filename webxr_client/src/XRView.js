@@ -1,5 +1,7 @@
+import * as THREE from 'three';
 import { XRButtons } from './XRButtons.js';
 import { XRMode } from './XRMode.js';
+import { XRPanel } from './XRPanel.js';
 import { XRPointers } from './XRPointers.js';
 import { XRProbeLabel } from './XRProbeLabel.js';
 
@@ -13,12 +15,19 @@ export class XRView {
    * @param {import('./Viewer.js').Viewer} viewer
    * @param {import('./Prober.js').Prober} prober
    * @param {HTMLElement} parent where the buttons go
-   * @param {{ views: () => object[], bounds: () => import('three').Box3, onSelect: (picked: object) => void }} hooks
+   * @param {{ views: () => object[], bounds: () => import('three').Box3, onSelect: (picked: object) => void, twinPanel: import('./TwinPanel.js').TwinPanel }} hooks
+   *   `twinPanel`: the desktop twin controls the headset's panel (XRPanel) shows and drives
    */
-  constructor(viewer, prober, parent, { views, bounds, onSelect }) {
+  constructor(viewer, prober, parent, { views, bounds, onSelect, twinPanel }) {
     this.viewer = viewer;
     this.mode = new XRMode(viewer, { bounds, onChange: () => this.#changed() });
-    this.pointers = new XRPointers(viewer, views, { onSelect, onToggleSize: () => this.mode.toggleSize() });
+    this.pointers = new XRPointers(viewer, views, {
+      onSelect,
+      onToggleSize: () => this.mode.toggleSize(),
+      stopAt: (index) => this.panel.distance(index),
+    });
+    const sphere = new THREE.Sphere();
+    this.panel = new XRPanel(viewer, twinPanel, this.mode, () => bounds().getBoundingSphere(sphere).radius * viewer.content.scale.x);
     this.label = new XRProbeLabel(viewer, prober);
     this.buttons = new XRButtons(parent, {
       onEnter: (mode) => this.#enter(mode),
@@ -28,6 +37,7 @@ export class XRView {
     this.buttons.check();
     viewer.xrFrame = () => {
       this.mode.frame();
+      this.panel.update(); // before the rays: a ray that meets the panel stops there
       this.pointers.update();
       this.label.update();
     };
@@ -52,6 +62,7 @@ export class XRView {
       hovered: this.pointers.hovered(),
       selects: this.pointers.selects,
       probe: this.label.sprite.visible ? this.label.text : null,
+      panel: this.panel.state(),
     };
   }
 
@@ -59,6 +70,7 @@ export class XRView {
     this.viewer.xrFrame = null;
     this.mode.dispose();
     this.pointers.dispose();
+    this.panel.dispose();
     this.label.dispose();
     this.buttons.dispose();
   }
