@@ -393,3 +393,175 @@ def test_the_headset_panel_drags_a_twin_parameter_and_picks_a_tool(
     wait_state(page, "s.twin.markers === 1")
     (action,) = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_action"]
     assert action["action"] == "pace here" and distance_to_ventricle(action["point"]) < 0.05, action
+
+
+def hold(page: Page, hand: str, at: list[float]) -> None:
+    """Hold an emulated controller at ``at`` (XR space), pointing straight ahead (-z), for a few XR frames."""
+    x, y, z = at
+    frames = state(page)["xr"]["frames"]
+    page.evaluate(
+        f"""() => {{
+          const c = window.__xrDevice.controllers.{hand};
+          c.position.set({x}, {y}, {z});
+          c.quaternion.set(0, 0, 0, 1);
+        }}"""
+    )
+    wait_state(page, f"s.xr.frames > {frames + 2}")
+
+
+def squeeze(page: Page, hand: str, value: int) -> None:
+    frames = state(page)["xr"]["frames"]
+    page.evaluate(f"() => window.__xrDevice.controllers.{hand}.updateButtonValue('squeeze', {value})")
+    wait_state(page, f"s.xr.frames > {frames + 2}")
+
+
+def test_squeezing_the_heart_and_moving_the_controller_moves_the_model_by_the_same_delta(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())
+    wait_ready(page)
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    x, y, z = state(page)["xr"]["centre"]
+    hold(page, "right", [x, y, z + 0.35])
+    wait_state(page, "s.xr.hovered.some((name) => name !== null)")
+    start = np.asarray(state(page)["xr"]["position"])
+    scale = state(page)["xr"]["scale"]
+    squeeze(page, "right", 1)
+    wait_state(page, "s.xr.grab.holding === 1")
+    np.testing.assert_allclose(state(page)["xr"]["position"], start, atol=1e-5)  # no jump to the hand
+    delta = np.array([0.1, 0.05, -0.15])
+    hold(page, "right", [x + delta[0], y + delta[1], z + 0.35 + delta[2]])
+    np.testing.assert_allclose(state(page)["xr"]["position"], start + delta, atol=1e-4)
+    assert state(page)["xr"]["scale"] == pytest.approx(scale, rel=1e-5)
+
+    squeeze(page, "right", 0)  # let go: the model stays where it was left
+    wait_state(page, "s.xr.grab.holding === 0")
+    hold(page, "right", [x, y, z + 0.35])
+    np.testing.assert_allclose(state(page)["xr"]["position"], start + delta, atol=1e-4)
+    assert state(page)["xr"]["selects"] == 0  # a squeeze is not a probe
+
+
+def test_two_controllers_squeezing_and_moving_apart_scale_the_model_by_the_ratio(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())
+    wait_ready(page)
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    x, y, z = state(page)["xr"]["centre"]
+    hold(page, "left", [x - 0.1, y, z + 0.3])
+    hold(page, "right", [x + 0.1, y, z + 0.3])
+    scale = state(page)["xr"]["scale"]
+    squeeze(page, "left", 1)
+    squeeze(page, "right", 1)
+    wait_state(page, "s.xr.grab.holding === 2")
+    hold(page, "left", [x - 0.25, y, z + 0.3])
+    hold(page, "right", [x + 0.25, y, z + 0.3])  # 20 cm apart -> 50 cm apart
+    assert state(page)["xr"]["scale"] == pytest.approx(2.5 * scale, rel=1e-4)
+    squeeze(page, "left", 0)
+    squeeze(page, "right", 0)
+    wait_state(page, "s.xr.grab.holding === 0")
+    hold(page, "right", [x, y, z + 0.3])
+    assert state(page)["xr"]["scale"] == pytest.approx(2.5 * scale, rel=1e-4)  # release keeps it
+
+
+TABLE_HIT = [0.2, 0.75, -0.5]
+"""Where the emulated room's table is hit (local-floor space, m)."""
+
+SYNTHETIC_TABLE = f"""
+// iwer computes hit tests in a Synthetic Environment Module (@iwer/sem, not installed); this one is a
+// room whose every ray meets a table top at TABLE_HIT.
+window.__xrDevice.installSEM(class {{
+  constructor() {{
+    this.environmentCanvas = document.createElement('canvas');
+    this.trackedPlanes = new Set();
+    this.trackedMeshes = new Set();
+  }}
+  render() {{}}
+  computeHitTestResults() {{
+    const m = new Float32Array(16);
+    m[0] = m[5] = m[10] = m[15] = 1;
+    [m[12], m[13], m[14]] = {TABLE_HIT};
+    return [m];
+  }}
+}});
+"""
+
+
+def test_immersive_ar_places_the_model_on_the_hit_test_pose(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script() + SYNTHETIC_TABLE)
+    wait_ready(page)
+    page.click("#xr-ar-button")
+    wait_state(page, "s.xr.presenting && s.xr.hitTest.placing")
+    reticle = "() => window.vizserver.app.viewer.scene.getObjectByName('xr-hit-reticle')"
+    page.wait_for_function(f"() => ({reticle})().visible", timeout=WAIT_MS)
+    np.testing.assert_allclose(
+        page.evaluate(f"() => ({reticle})().matrix.elements.slice(12, 15)"), TABLE_HIT, atol=1e-6
+    )
+    press(page, "right", "trigger")
+    wait_state(page, "!s.xr.hitTest.placing && s.xr.hitTest.surface !== null")
+    xr = state(page)["xr"]
+    np.testing.assert_allclose(xr["hitTest"]["surface"], TABLE_HIT, atol=1e-6)
+    assert xr["selects"] == 0  # the placing trigger probes nothing
+    assert xr["scale"] * scene_diagonal(page) == pytest.approx(0.4, rel=1e-4)  # table size
+    centre = page.evaluate(
+        """() => {
+          const app = window.vizserver.app;
+          const box = new app.viewer.content.position.constructor();
+          const boxes = [...app.views.values()].map((v) => v.bounds);
+          const union = boxes[0].clone();
+          for (const b of boxes) union.union(b);
+          return union.getCenter(box).applyMatrix4(app.viewer.content.matrixWorld).toArray();
+        }"""
+    )
+    np.testing.assert_allclose(centre, [TABLE_HIT[0], TABLE_HIT[1] + 0.2, TABLE_HIT[2]], atol=1e-4)  # resting on it
+    assert not page.evaluate(f"() => ({reticle})().visible")
+
+
+def test_immersive_ar_without_hit_test_keeps_the_model_in_front(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())  # no environment: no hit test
+    wait_ready(page)
+    page.click("#xr-ar-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    xr = state(page)["xr"]
+    assert xr["hitTest"] == {"available": False, "placing": False, "surface": None}
+    np.testing.assert_allclose(xr["centre"], [0, 1.2, -0.6], atol=1e-6)
+    x, y, z = xr["centre"]
+    aim_right_controller(page, [x, y, z], 0.35)
+    wait_state(page, "s.xr.hovered.some((name) => name !== null)")
+    press(page, "right", "trigger")
+    wait_state(page, "s.xr.selects === 1")  # the trigger probes at once
+
+
+def test_a_hand_pinch_and_drag_on_the_heart_moves_the_model_without_probing(
+    browser_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(browser_server.url + "/", init_script=iwer_init_script())
+    wait_ready(page)
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.frames > 3")
+    x, y, z = state(page)["xr"]["centre"]
+    move_hand = """([x, y, z]) => {
+      const device = window.__xrDevice;
+      device.primaryInputMode = 'hand';
+      device.hands.right.position.set(x, y, z);
+      device.hands.right.quaternion.set(0, 0, 0, 1);
+    }"""
+    page.evaluate(move_hand, [x, y, z + 0.35])
+    wait_state(page, "s.xr.hovered.some((name) => name !== null)")
+    start = np.asarray(state(page)["xr"]["position"])
+    pinch = "(value) => window.__xrDevice.hands.right.updatePinchValue(value)"
+    page.evaluate(pinch, 1)
+    wait_state(page, "s.xr.grab.holding === 1")
+    frames = state(page)["xr"]["frames"]
+    page.evaluate(move_hand, [x - 0.1, y + 0.1, z + 0.35])
+    wait_state(page, f"s.xr.frames > {frames + 2}")
+    page.evaluate(pinch, 0)
+    wait_state(page, "s.xr.grab.holding === 0")
+    np.testing.assert_allclose(state(page)["xr"]["position"], start + np.array([-0.1, 0.1, 0]), atol=1e-4)
+    assert state(page)["xr"]["selects"] == 0 and state(page)["xr"]["probe"] is None  # a drag is not a select

@@ -51,7 +51,8 @@ export class XRMode {
   /** Start an `immersive-vr` or `immersive-ar` session; rejects with the browser's reason. */
   async enter(mode) {
     if (this.session) return;
-    const session = await navigator.xr.requestSession(mode, { optionalFeatures: OPTIONAL_FEATURES });
+    const optionalFeatures = mode === 'immersive-ar' ? [...OPTIONAL_FEATURES, 'hit-test'] : OPTIONAL_FEATURES;
+    const session = await navigator.xr.requestSession(mode, { optionalFeatures });
     const renderer = this.viewer.renderer;
     const floor = !session.enabledFeatures || session.enabledFeatures.includes('local-floor');
     this.height = floor ? XR_HEIGHT_M : BELOW_HEAD_M;

@@ -20,7 +20,9 @@ export class XRPointers {
    * @param {{ onSelect: (picked: {hit: THREE.Intersection, view: object, side: number}) => void, onToggleSize: () => void, stopAt?: (index: number) => number }} hooks
    *   `stopAt`: how far (m) controller `index`'s ray goes before something else takes it (a panel); Infinity: nothing
    */
-  constructor(viewer, views, { onSelect, onToggleSize, stopAt = () => Infinity }) {
+  constructor(viewer, views, { onSelect, onToggleSize, stopAt = () => Infinity, canSelect = () => true }) {
+    /** `canSelect(index)`: false while a select means something else (AR placement, the end of a pinch-drag). */
+    this.canSelect = canSelect;
     this.viewer = viewer;
     this.views = views;
     this.onSelect = onSelect;
@@ -79,6 +81,7 @@ export class XRPointers {
       controller.removeEventListener('connected', pointer.handleConnected);
       controller.removeEventListener('disconnected', pointer.handleDisconnected);
       controller.removeEventListener('select', pointer.handleSelect);
+      controller.removeEventListener('selectend', pointer.handleSelectEnd);
       controller.remove(pointer.ray);
       this.viewer.scene.remove(controller, pointer.reticle);
       pointer.ray.material.dispose();
@@ -112,6 +115,7 @@ export class XRPointers {
       // Hands (no gamepad, pinch = select) count too; gaze and screen taps have no ray to show.
       pointer.connected = event.data.targetRayMode === 'tracked-pointer';
       pointer.handedness = event.data.handedness;
+      pointer.hand = Boolean(event.data.hand);
       pointer.gamepad = event.data.gamepad ?? null;
       ray.visible = pointer.connected;
     };
@@ -122,16 +126,30 @@ export class XRPointers {
       reticle.visible = false;
     };
     pointer.handleSelect = () => {
-      if (!pointer.connected) return;
+      if (!pointer.connected || !this.canSelect(index)) return;
       if (!this.#cast(controller, pointer.found)) return;
       if (pointer.found.hit.distance >= this.stopAt(index)) return; // the panel took it
-      this.selects += 1;
-      this.onSelect({ hit: pointer.found.hit, view: pointer.found.view, side: 0 });
+      const picked = { hit: pointer.found.hit, view: pointer.found.view, side: 0 };
+      // A hand's pinch is decided when it opens (a pinch that dragged is a grab); the spec fires
+      // 'select' just before 'selectend', iwer at the start, so wait for 'selectend' either way.
+      if (pointer.hand) pointer.pending = picked;
+      else this.#selected(picked);
+    };
+    pointer.handleSelectEnd = () => {
+      const picked = pointer.pending;
+      pointer.pending = null;
+      if (picked && this.canSelect(index)) this.#selected(picked);
     };
     controller.addEventListener('connected', pointer.handleConnected);
     controller.addEventListener('disconnected', pointer.handleDisconnected);
     controller.addEventListener('select', pointer.handleSelect);
+    controller.addEventListener('selectend', pointer.handleSelectEnd);
     return pointer;
+  }
+
+  #selected(picked) {
+    this.selects += 1;
+    this.onSelect(picked);
   }
 
   /** Whether the controller's ray meets a visible object; the nearest surface goes in `out` ({hit, view}). */

@@ -1,5 +1,7 @@
 import * as THREE from 'three';
 import { XRButtons } from './XRButtons.js';
+import { XRGrab } from './XRGrab.js';
+import { XRHitTest } from './XRHitTest.js';
 import { XRMode } from './XRMode.js';
 import { XRPanel } from './XRPanel.js';
 import { XRPointers } from './XRPointers.js';
@@ -8,7 +10,8 @@ import { XRProbeLabel } from './XRProbeLabel.js';
 /**
  * The immersive view's parts, wired together: the Enter VR / AR buttons (in the desktop panel),
  * the session (XRMode), the controllers' rays (XRPointers) and the probe's label in the headset
- * (XRProbeLabel). What a trigger on a surface means is the app's business (`onSelect`).
+ * (XRProbeLabel), grabbing the model with one or two hands (XRGrab) and, in AR, placing it on a
+ * real surface by hit test (XRHitTest). What a trigger on a surface means is the app's business (`onSelect`).
  */
 export class XRView {
   /**
@@ -25,7 +28,10 @@ export class XRView {
       onSelect,
       onToggleSize: () => this.mode.toggleSize(),
       stopAt: (index) => this.panel.distance(index),
+      canSelect: (index) => !this.hitTest.placing && !this.grab.dragged(index),
     });
+    this.grab = new XRGrab(viewer, { hovering: (index) => this.pointers.pointers[index].hover !== null });
+    this.hitTest = new XRHitTest(viewer, { bounds, onPlaced: () => this.grab.release() });
     const sphere = new THREE.Sphere();
     this.panel = new XRPanel(viewer, twinPanel, this.mode, () => bounds().getBoundingSphere(sphere).radius * viewer.content.scale.x);
     this.label = new XRProbeLabel(viewer, prober);
@@ -38,6 +44,8 @@ export class XRView {
     viewer.xrFrame = () => {
       this.mode.frame();
       this.panel.update(); // before the rays: a ray that meets the panel stops there
+      this.hitTest.update();
+      this.grab.update();
       this.pointers.update();
       this.label.update();
     };
@@ -63,6 +71,9 @@ export class XRView {
       selects: this.pointers.selects,
       probe: this.label.sprite.visible ? this.label.text : null,
       panel: this.panel.state(),
+      position: this.viewer.content.position.toArray(),
+      grab: { holding: this.grab.holding(), grabs: this.grab.grabs },
+      hitTest: this.hitTest.state(),
     };
   }
 
@@ -70,6 +81,8 @@ export class XRView {
     this.viewer.xrFrame = null;
     this.mode.dispose();
     this.pointers.dispose();
+    this.grab.dispose();
+    this.hitTest.dispose();
     this.panel.dispose();
     this.label.dispose();
     this.buttons.dispose();
@@ -78,12 +91,17 @@ export class XRView {
   async #enter(mode) {
     try {
       await this.mode.enter(mode);
+      if (mode === 'immersive-ar' && this.mode.session) await this.hitTest.start(this.mode.session);
     } catch (error) {
       this.buttons.showError(`Could not start ${mode === 'immersive-ar' ? 'AR' : 'VR'}: ${error.message}`);
     }
   }
 
   #changed() {
+    if (!this.mode.presenting) {
+      this.hitTest.stop();
+      this.grab.release();
+    }
     this.buttons.setPresenting(this.mode.mode);
     this.buttons.setSize(this.mode.size);
   }
