@@ -97,17 +97,17 @@ export class XRGrab {
     hand.controller.updateMatrixWorld(true);
     hand.start.setFromMatrixPosition(hand.controller.matrixWorld);
     this.grabs += 1;
-    this.#restart();
+    this.restart();
   }
 
   #end(hand) {
     if (!hand.holding) return;
     hand.holding = false;
-    this.#restart();
+    this.restart();
   }
 
-  /** A hand joined or let go: start again from the poses now, so the model does not jump. */
-  #restart() {
+  /** A hand joined or let go, or the model was placed again: start from the poses now, so it does not jump. */
+  restart() {
     const [first, second] = this.hands;
     const content = this.viewer.content;
     first.controller.updateMatrixWorld(true);

@@ -62,7 +62,8 @@ export class XRHitTest {
     if (!this.placing) return;
     const frame = this.viewer.renderer.xr.getFrame();
     const space = this.viewer.renderer.xr.getReferenceSpace();
-    const results = frame && space ? frame.getHitTestResults(this.source) : [];
+    if (!frame || !space) return;
+    const results = frame.getHitTestResults(this.source);
     const pose = results.length > 0 ? results[0].getPose(space) : null;
     this.reticle.visible = pose != null;
     if (pose) {

@@ -54,6 +54,7 @@ export class XRView {
   /** Place the content again (the scene changed while in the headset). */
   place() {
     this.mode.place();
+    this.grab.restart();
   }
 
   /** For `App.state()`: why each mode is unavailable (null: available) and what the headset shows. */
@@ -101,6 +102,8 @@ export class XRView {
     if (!this.mode.presenting) {
       this.hitTest.stop();
       this.grab.release();
+    } else {
+      this.grab.restart(); // the size toggle placed the model again: a hand holding it goes on from there
     }
     this.buttons.setPresenting(this.mode.mode);
     this.buttons.setSize(this.mode.size);
