@@ -379,7 +379,10 @@ def test_the_headset_panel_drags_a_twin_parameter_and_picks_a_tool(
     sent = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_params"]
     assert sent and all(list(m["values"]) == ["stim_amplitude"] for m in sent), sent
     assert sent[-1]["values"]["stim_amplitude"] == 75
-    assert page.get_attribute("#twin-params [data-name='stim_amplitude']", "data-value") == "75"  # desktop too
+    # the desktop control too (once its hold after the drag ends)
+    page.wait_for_selector(
+        "#twin-params [data-name='stim_amplitude'][data-value='75']", state="attached", timeout=WAIT_MS
+    )
     assert state(page)["xr"]["selects"] == 0  # the panel took the trigger: no probe behind it
 
     # a tool from the panel, then the trigger on the heart acts there
@@ -387,6 +390,9 @@ def test_the_headset_panel_drags_a_twin_parameter_and_picks_a_tool(
     wait_state(page, "s.xr.panel.hovered.includes('pace here')")
     press(page, "right", "trigger")
     wait_state(page, "s.twin.tool === 'pace here'")
+    import base64, pathlib
+    url = page.evaluate("() => window.vizserver.app.xr.panel.canvas.toDataURL()")
+    pathlib.Path('/tmp/xp/panel.png').write_bytes(base64.b64decode(url.split(',')[1]))
     aim_right_controller(page, state(page)["xr"]["centre"], 0.35)
     wait_state(page, "s.xr.hovered.includes('ventricle')")
     press(page, "right", "trigger")
@@ -442,7 +448,7 @@ def test_squeezing_the_heart_and_moving_the_controller_moves_the_model_by_the_sa
     assert state(page)["xr"]["selects"] == 0  # a squeeze is not a probe
 
 
-def test_two_controllers_squeezing_and_moving_apart_scale_the_model_by_the_ratio(
+def test_two_controllers_squeezing_and_moving_apart_scale_the_model_by_the_ratio_and_turn_it(
     browser_server: LiveServer, open_page: Callable[..., Page]
 ) -> None:
     page = open_page(browser_server.url + "/", init_script=iwer_init_script())
@@ -459,6 +465,19 @@ def test_two_controllers_squeezing_and_moving_apart_scale_the_model_by_the_ratio
     hold(page, "left", [x - 0.25, y, z + 0.3])
     hold(page, "right", [x + 0.25, y, z + 0.3])  # 20 cm apart -> 50 cm apart
     assert state(page)["xr"]["scale"] == pytest.approx(2.5 * scale, rel=1e-4)
+    turned = "() => window.vizserver.app.viewer.content.quaternion.toArray()"
+    before = page.evaluate(turned)
+    hold(page, "left", [x, y, z + 0.3 + 0.25])
+    hold(page, "right", [x, y, z + 0.3 - 0.25])  # the line between the hands turned a quarter about the vertical
+    quarter = page.evaluate(
+        f"""() => {{
+          const q = window.vizserver.app.viewer.content.quaternion;
+          const turn = q.clone().setFromAxisAngle({{x: 0, y: 1, z: 0}}, Math.PI / 2);
+          return turn.multiply(q.clone().fromArray({before})).angleTo(q);
+        }}"""
+    )
+    assert quarter < 1e-4
+    assert state(page)["xr"]["scale"] == pytest.approx(2.5 * scale, rel=1e-4)  # same distance: same scale
     squeeze(page, "left", 0)
     squeeze(page, "right", 0)
     wait_state(page, "s.xr.grab.holding === 0")
