@@ -390,9 +390,6 @@ def test_the_headset_panel_drags_a_twin_parameter_and_picks_a_tool(
     wait_state(page, "s.xr.panel.hovered.includes('pace here')")
     press(page, "right", "trigger")
     wait_state(page, "s.twin.tool === 'pace here'")
-    import base64, pathlib
-    url = page.evaluate("() => window.vizserver.app.xr.panel.canvas.toDataURL()")
-    pathlib.Path('/tmp/xp/panel.png').write_bytes(base64.b64decode(url.split(',')[1]))
     aim_right_controller(page, state(page)["xr"]["centre"], 0.35)
     wait_state(page, "s.xr.hovered.includes('ventricle')")
     press(page, "right", "trigger")

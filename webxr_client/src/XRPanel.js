@@ -59,14 +59,18 @@ export class XRPanel {
     this.placedAt = new THREE.Vector3(NaN, NaN, NaN);
     this.placedScale = NaN;
     this.raycaster = new THREE.Raycaster();
-    this.hits = [];
+    this.toLocal = new THREE.Matrix4();
+    this.planePoint = new THREE.Vector3();
+    this.planeNormal = new THREE.Vector3();
+    this.hitPoint = new THREE.Vector3();
     this.pointers = [0, 1].map((index) => this.#pointer(index));
   }
 
   /** Distance (m) from controller `index` to the panel along its ray this frame (Infinity: it misses). */
   distance(index) {
     const pointer = this.pointers[index];
-    return pointer && pointer.onPanel ? pointer.distance : Infinity;
+    if (!pointer || !pointer.onPanel) return Infinity;
+    return pointer.drag >= 0 ? 0 : pointer.distance; // a drag holds the trigger: it is the panel's
   }
 
   /** Once per XR frame: follow the schema, place, aim the rays, drag, and redraw when needed. */
@@ -151,8 +155,9 @@ export class XRPanel {
       pointer.drag = -1;
       pointer.position = -1;
       if (control?.slider) {
-        control.slider.dispatchEvent(new Event('change'));
+        // the order a mouse gives: pointerup ends the drag (and holds broadcasts off briefly), change sends the last value
         window.dispatchEvent(new Event('pointerup'));
+        control.slider.dispatchEvent(new Event('change'));
       }
       this.#changed();
     };
@@ -161,20 +166,30 @@ export class XRPanel {
     return pointer;
   }
 
+  /**
+   * Where the controller's ray meets the panel's plane (its own arithmetic, so nothing is allocated
+   * per frame). A dragging pointer keeps its slider while the ray slides past the panel's edge.
+   */
   #aim(pointer) {
     pointer.onPanel = false;
     pointer.hover = -1;
     if (!pointer.controller.visible) return;
     pointer.controller.updateMatrixWorld(true);
-    this.raycaster.setFromXRController(pointer.controller);
-    this.hits.length = 0;
-    this.mesh.raycast(this.raycaster, this.hits);
-    const hit = this.hits[0];
-    if (!hit) return;
+    const { ray } = this.raycaster.setFromXRController(pointer.controller);
+    const normal = this.planeNormal.set(0, 0, 1).applyQuaternion(this.mesh.quaternion);
+    const facing = ray.direction.dot(normal);
+    if (facing >= 0) return; // from behind or along it
+    const t = this.planePoint.copy(this.mesh.position).sub(ray.origin).dot(normal) / facing;
+    if (t <= 0) return;
+    const local = ray.at(t, this.hitPoint).applyMatrix4(this.toLocal);
+    const u = local.x + 0.5;
+    const v = local.y + 0.5;
+    const inside = u >= 0 && u <= 1 && v >= 0 && v <= 1;
+    if (!inside && pointer.drag < 0) return;
     pointer.onPanel = true;
-    pointer.distance = hit.distance;
-    pointer.x = pixelX(this.layout, hit.uv.x);
-    pointer.y = pixelY(this.layout, hit.uv.y);
+    pointer.distance = inside ? t : Infinity;
+    pointer.x = pixelX(this.layout, u);
+    pointer.y = pixelY(this.layout, v);
     pointer.hover = pointer.drag >= 0 ? pointer.drag : controlAt(this.layout, pointer.x, pointer.y);
   }
 
@@ -240,6 +255,7 @@ export class XRPanel {
     this.canvas.width = this.layout.width;
     this.canvas.height = this.layout.height;
     this.mesh.scale.set(PANEL_WIDTH_M, panelHeightM(this.layout), 1);
+    this.placedScale = NaN; // place again: the size changed
     for (const pointer of this.pointers) pointer.drag = -1;
     this.#changed();
   }
@@ -256,6 +272,7 @@ export class XRPanel {
     // the user stands near the reference space's origin
     this.mesh.rotation.set(0, Math.atan2(-this.mesh.position.x, -this.mesh.position.z), 0);
     this.mesh.updateMatrixWorld(true);
+    this.toLocal.copy(this.mesh.matrixWorld).invert();
   }
 
   /** The desktop TwinParameterControl behind a parameter's control (undefined for buttons). */
