@@ -581,3 +581,55 @@ def test_a_hand_pinch_and_drag_on_the_heart_moves_the_model_without_probing(
     wait_state(page, "s.xr.grab.holding === 0")
     np.testing.assert_allclose(state(page)["xr"]["position"], start + np.array([-0.1, 0.1, 0]), atol=1e-4)
     assert state(page)["xr"]["selects"] == 0 and state(page)["xr"]["probe"] is None  # a drag is not a select
+
+
+RIGHT_TIP = """() => {
+  const xr = window.vizserver.app.viewer.renderer.xr;
+  const hand = window.__xrDevice.hands.right.position;
+  const tips = [0, 1].map((i) => xr.getHand(i)).filter((h) => h.visible && h.joints['index-finger-tip']?.visible)
+    .map((h) => h.joints['index-finger-tip'].getWorldPosition(h.position.clone()));
+  tips.sort((a, b) => a.distanceTo(hand) - b.distanceTo(hand));
+  return tips.length ? [tips[0].toArray(), [hand.x, hand.y, hand.z]] : null;
+}"""
+
+
+def put_right_fingertip(page: Page, at: npt.ArrayLike, panel: dict[str, Any]) -> None:
+    """Move the emulated right hand (turned like the panel) so its index fingertip is at ``at`` (XR space)."""
+    qx, qy, qz, qw = panel["quaternion"]
+    page.evaluate(f"() => window.__xrDevice.hands.right.quaternion.set({qx}, {qy}, {qz}, {qw})")
+    wait_frames(page)
+    tip, hand = page.evaluate(RIGHT_TIP)
+    x, y, z = np.asarray(at) - (np.asarray(tip) - np.asarray(hand))
+    page.evaluate(f"() => window.__xrDevice.hands.right.position.set({x}, {y}, {z})")
+    wait_frames(page)
+
+
+def test_a_finger_poke_on_the_headset_panel_picks_a_tool_and_sets_a_slider(
+    twin_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(f"{twin_server.url}/", init_script=RECORD_SENT + iwer_init_script())
+    wait_ready(page)
+    wait_state(page, "s.twin && s.twin.state === 'running'", timeout=TWIN_START_MS)
+    page.click("#xr-vr-button")
+    wait_state(page, "s.xr.presenting && s.xr.panel.visible && s.xr.panel.controls.length > 2")
+    page.evaluate("() => { window.__xrDevice.primaryInputMode = 'hand'; }")
+    panel = state(page)["xr"]["panel"]
+    controls = {c["name"]: c for c in panel["controls"]}
+    normal = np.asarray(panel["normal"])
+    tool = np.asarray(controls["place scar"]["centre"])
+    put_right_fingertip(page, tool + 0.05 * normal, panel)  # in front: highlights, does not press
+    wait_state(page, "s.xr.panel.touched.includes('place scar')")
+    assert state(page)["twin"]["tool"] is None and state(page)["xr"]["panel"]["pokes"] == 0
+    put_right_fingertip(page, tool - 0.003 * normal, panel)  # touch
+    wait_state(page, "s.twin.tool === 'place scar'")
+    put_right_fingertip(page, tool + 0.1 * normal, panel)  # back off
+
+    slider = controls["stim_amplitude"]
+    left, right = np.asarray(slider["left"]), np.asarray(slider["right"])
+    put_right_fingertip(page, left + 0.5 * (right - left) + 0.05 * normal, panel)
+    put_right_fingertip(page, left + 0.5 * (right - left) - 0.003 * normal, panel)
+    put_right_fingertip(page, left + 0.5 * (right - left) + 0.1 * normal, panel)
+    wait_state(page, "s.twin.params.stim_amplitude === 50", timeout=WAIT_MS)
+    assert state(page)["xr"]["panel"]["pokes"] == 2
+    sent = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_params"]
+    assert sent[-1]["values"] == {"stim_amplitude": 50}, sent

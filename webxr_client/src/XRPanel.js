@@ -2,13 +2,15 @@ import * as THREE from 'three';
 import { TwinSliderScale } from './TwinSliderScale.js';
 import { prettyUnit } from './TwinParameterControl.js';
 import {
-  PANEL_WIDTH_M, TRACK_H, controlAt, layoutPanel, nextChoice, panelHeightM, pixelX, pixelY, sliderFraction,
+  PANEL_WIDTH_M, TRACK_H, controlAt, layoutPanel, nextChoice, panelHeightM, pixelX, pixelY, pokeStep, sliderFraction,
 } from './XRPanelLayout.js';
 
 /** Gap (m) between the model's bounding sphere and the panel's near edge. */
 const GAP_M = 0.06;
 /** The panel leans this far (m) towards the user from the model's centre. */
 const FORWARD_M = 0.1;
+/** A fingertip this close (m) in front of a control highlights it. */
+const POKE_HOVER_M = 0.06;
 /** How often (ms) the panel checks whether the desktop controls changed (server broadcasts, holds ending). */
 const POLL_MS = 200;
 const FONT = '34px system-ui, sans-serif';
@@ -64,6 +66,7 @@ export class XRPanel {
     this.planeNormal = new THREE.Vector3();
     this.hitPoint = new THREE.Vector3();
     this.pointers = [0, 1].map((index) => this.#pointer(index));
+    this.fingers = [0, 1].map((index) => this.#finger(index));
   }
 
   /** Distance (m) from controller `index` to the panel along its ray this frame (Infinity: it misses). */
@@ -80,6 +83,8 @@ export class XRPanel {
     this.mesh.visible = visible;
     if (!visible) {
       for (const pointer of this.pointers) pointer.onPanel = false;
+      for (const finger of this.fingers) if (finger.pressed) this.#release(finger);
+      for (const finger of this.fingers) finger.pressed = false;
       return;
     }
     if (this.twinPanel.schemaKey !== this.schemaKey) this.#rebuild(status);
@@ -90,6 +95,11 @@ export class XRPanel {
       this.#aim(pointer);
       if (pointer.drag >= 0 && pointer.onPanel) this.#dragTo(pointer);
       hoverChanged ||= pointer.hover !== before;
+    }
+    for (const finger of this.fingers) {
+      const before = finger.hover;
+      this.#poke(finger);
+      hoverChanged ||= finger.hover !== before;
     }
     const now = performance.now();
     if (hoverChanged || now - this.polledAt >= POLL_MS) {
@@ -124,6 +134,8 @@ export class XRPanel {
       }),
       values: Object.fromEntries(this.layout.controls.filter((c) => c.info).map((c) => [c.name, this.#value(c)])),
       hovered: this.pointers.map((p) => (p.hover >= 0 ? this.layout.controls[p.hover]?.name ?? null : null)),
+      touched: this.fingers.map((f) => (f.hover >= 0 ? this.layout.controls[f.hover]?.name ?? null : null)),
+      pokes: this.fingers.reduce((n, f) => n + f.pokes, 0),
       redraws: this.redraws,
     };
   }
@@ -149,18 +161,7 @@ export class XRPanel {
       this.#aim(pointer);
       if (pointer.onPanel && pointer.hover >= 0) this.#press(pointer, this.layout.controls[pointer.hover]);
     };
-    pointer.handleEnd = () => {
-      if (pointer.drag < 0) return;
-      const control = this.#desktop(this.layout.controls[pointer.drag]);
-      pointer.drag = -1;
-      pointer.position = -1;
-      if (control?.slider) {
-        // the order a mouse gives: pointerup ends the drag (and holds broadcasts off briefly), change sends the last value
-        window.dispatchEvent(new Event('pointerup'));
-        control.slider.dispatchEvent(new Event('change'));
-      }
-      this.#changed();
-    };
+    pointer.handleEnd = () => this.#release(pointer);
     controller.addEventListener('selectstart', pointer.handleStart);
     controller.addEventListener('selectend', pointer.handleEnd);
     return pointer;
@@ -191,6 +192,57 @@ export class XRPanel {
     pointer.x = pixelX(this.layout, u);
     pointer.y = pixelY(this.layout, v);
     pointer.hover = pointer.drag >= 0 ? pointer.drag : controlAt(this.layout, pointer.x, pointer.y);
+  }
+
+  /** The trigger came up (or the finger left): a drag ends and sends its last value. */
+  #release(pointer) {
+    if (pointer.drag < 0) return;
+    const control = this.#desktop(this.layout.controls[pointer.drag]);
+    pointer.drag = -1;
+    pointer.position = -1;
+    if (control?.slider) {
+      // the order a mouse gives: pointerup ends the drag (and holds broadcasts off briefly), change sends the last value
+      window.dispatchEvent(new Event('pointerup'));
+      control.slider.dispatchEvent(new Event('change'));
+    }
+    this.#changed();
+  }
+
+  /** An index fingertip of a tracked hand: touching the panel presses, moving along drags, backing off lets go. */
+  #finger(index) {
+    const hand = this.viewer.renderer.xr.getHand(index); // asking for it makes three.js track the joints
+    return { hand, pressed: false, inFront: false, x: 0, y: 0, hover: -1, drag: -1, position: -1, onPanel: false, pokes: 0 };
+  }
+
+  #poke(finger) {
+    const tip = finger.hand.joints?.['index-finger-tip'];
+    if (!tip || !tip.visible || !finger.hand.visible) {
+      if (finger.pressed) this.#release(finger);
+      finger.pressed = false;
+      finger.inFront = false;
+      finger.hover = -1;
+      return;
+    }
+    const local = tip.getWorldPosition(this.hitPoint).applyMatrix4(this.toLocal);
+    const u = local.x + 0.5;
+    const v = local.y + 0.5;
+    const inside = u >= 0 && u <= 1 && v >= 0 && v <= 1;
+    finger.x = pixelX(this.layout, u);
+    finger.y = pixelY(this.layout, v);
+    const step = pokeStep(finger.pressed, local.z, inside, finger.inFront);
+    finger.inFront = local.z > 0; // where it was this frame: a press must come from in front
+    if (step === 'press') {
+      finger.pressed = true;
+      finger.pokes += 1;
+      finger.hover = controlAt(this.layout, finger.x, finger.y);
+      if (finger.hover >= 0) this.#press(finger, this.layout.controls[finger.hover]);
+    } else if (step === 'release') {
+      finger.pressed = false;
+      this.#release(finger);
+    } else if (finger.drag >= 0) {
+      this.#dragTo(finger);
+    }
+    finger.hover = finger.drag >= 0 ? finger.drag : inside && local.z < POKE_HOVER_M ? controlAt(this.layout, finger.x, finger.y) : -1;
   }
 
   /** The trigger went down on `control`: buttons act at once, a slider starts a drag. */
@@ -256,7 +308,7 @@ export class XRPanel {
     this.canvas.height = this.layout.height;
     this.mesh.scale.set(PANEL_WIDTH_M, panelHeightM(this.layout), 1);
     this.placedScale = NaN; // place again: the size changed
-    for (const pointer of this.pointers) pointer.drag = -1;
+    for (const pointer of [...this.pointers, ...this.fingers]) pointer.drag = -1;
     this.#changed();
   }
 
@@ -304,7 +356,7 @@ export class XRPanel {
     const panel = this.twinPanel;
     const state = panel.status?.state;
     const usable = state === 'running' || state === 'paused';
-    const hovered = new Set(this.pointers.map((p) => p.hover));
+    const hovered = new Set([...this.pointers, ...this.fingers].map((p) => p.hover));
     g.clearRect(0, 0, width, height);
     g.fillStyle = COLORS.panel;
     roundRect(g, 0, 0, width, height, 28);

@@ -90,3 +90,21 @@ export function nextChoice(choices, value) {
 export function panelHeightM(layout) {
   return (PANEL_WIDTH_M * layout.height) / layout.width;
 }
+
+/** A fingertip this close to the panel (m, in front of it) or through it presses. */
+export const POKE_PRESS_M = 0.01;
+/** A pressing fingertip lets go when it is back this far in front (m): the gap stops flicker. */
+export const POKE_RELEASE_M = 0.025;
+/** How far behind the panel (m) a fingertip still counts as pressing it (further: it went past). */
+export const POKE_DEPTH_M = 0.05;
+
+/**
+ * A finger poke's next state from the fingertip's place relative to the panel: `depth` is its
+ * distance in front (m, negative behind), `inside` whether it is over the panel. Returns 'press'
+ * (it just touched), 'release' (it just left), or null (no change). Only a fingertip that comes from
+ * in front presses, so reaching round the back does not.
+ */
+export function pokeStep(pressed, depth, inside, wasInFront) {
+  if (pressed) return depth > POKE_RELEASE_M || depth < -POKE_DEPTH_M || !inside ? 'release' : null;
+  return inside && wasInFront && depth <= POKE_PRESS_M && depth >= -POKE_DEPTH_M ? 'press' : null;
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TwinSliderScale } from '../src/TwinSliderScale.js';
 import {
-  PANEL_WIDTH_M, PANEL_WIDTH_PX, controlAt, layoutPanel, nextChoice, panelHeightM, pixelX, pixelY, sliderFraction,
+  PANEL_WIDTH_M, PANEL_WIDTH_PX, controlAt, layoutPanel, nextChoice, panelHeightM, pixelX, pixelY, pokeStep, sliderFraction,
 } from '../src/XRPanelLayout.js';
 
 const parameters = [
@@ -75,4 +75,16 @@ test('the panel keeps its aspect ratio in metres; no parameters and no actions l
   const layout = layoutPanel([], []);
   assert.deepEqual(layout.controls.map((c) => c.kind), ['play', 'reset']);
   assert.ok(Math.abs(panelHeightM(layout) / PANEL_WIDTH_M - layout.height / layout.width) < 1e-12);
+});
+
+test('a fingertip presses when it comes to the panel from in front, and lets go back out or off the edge', () => {
+  assert.equal(pokeStep(false, 0.05, true, true), null); // hovering in front
+  assert.equal(pokeStep(false, 0.005, true, true), 'press');
+  assert.equal(pokeStep(false, -0.01, true, true), 'press'); // went through within a frame
+  assert.equal(pokeStep(false, 0.005, false, true), null); // beside the panel
+  assert.equal(pokeStep(false, -0.01, true, false), null); // reached round from behind
+  assert.equal(pokeStep(true, 0.02, true, true), null); // between press and release: still pressing
+  assert.equal(pokeStep(true, 0.03, true, true), 'release');
+  assert.equal(pokeStep(true, 0, false, true), 'release');
+  assert.equal(pokeStep(true, -0.2, true, true), 'release');
 });
