@@ -633,3 +633,8 @@ def test_a_finger_poke_on_the_headset_panel_picks_a_tool_and_sets_a_slider(
     assert state(page)["xr"]["panel"]["pokes"] == 2
     sent = [m for m in page.evaluate("() => window.__sent") if m["type"] == "twin_params"]
     assert sent[-1]["values"] == {"stim_amplitude": 50}, sent
+
+    # the model moved (a grab, an AR placement): the panel stays beside it
+    x0 = state(page)["xr"]["panel"]["position"][0]
+    page.evaluate("() => { window.vizserver.app.viewer.content.position.x += 0.2; }")
+    wait_state(page, f"Math.abs(s.xr.panel.position[0] - {x0 + 0.2}) < 1e-6")

@@ -33,13 +33,16 @@ export class XRPanel {
    * @param {import('./Viewer.js').Viewer} viewer
    * @param {import('./TwinPanel.js').TwinPanel} twinPanel
    * @param {import('./XRMode.js').XRMode} mode
-   * @param {() => number} radius the placed model's bounding radius (m, in the headset)
+   * @param {() => THREE.Sphere} sphere the scene's bounding sphere (scene coordinates, so it may allocate: asked only when the content moved)
    */
-  constructor(viewer, twinPanel, mode, radius) {
+  constructor(viewer, twinPanel, mode, sphere) {
     this.viewer = viewer;
     this.twinPanel = twinPanel;
     this.mode = mode;
-    this.radius = radius;
+    this.sphere = sphere;
+    this.sceneSphere = new THREE.Sphere();
+    this.sphereStale = true;
+    this.centre = new THREE.Vector3();
     this.canvas = document.createElement('canvas');
     this.context = this.canvas.getContext('2d');
     this.texture = new THREE.CanvasTexture(this.canvas);
@@ -58,8 +61,8 @@ export class XRPanel {
     this.signature = '';
     this.polledAt = -Infinity;
     this.redraws = 0;
-    this.placedAt = new THREE.Vector3(NaN, NaN, NaN);
-    this.placedScale = NaN;
+    /** The content's pose the panel was placed for (NaN: place it again). */
+    this.placedFor = new THREE.Matrix4().set(NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     this.raycaster = new THREE.Raycaster();
     this.toLocal = new THREE.Matrix4();
     this.planePoint = new THREE.Vector3();
@@ -67,6 +70,12 @@ export class XRPanel {
     this.hitPoint = new THREE.Vector3();
     this.pointers = [0, 1].map((index) => this.#pointer(index));
     this.fingers = [0, 1].map((index) => this.#finger(index));
+  }
+
+  /** The scene changed (or the session started): measure it again before placing the panel. */
+  sceneChanged() {
+    this.sphereStale = true;
+    this.placedFor.elements[0] = NaN;
   }
 
   /** Distance (m) from controller `index` to the panel along its ray this frame (Infinity: it misses). */
@@ -80,6 +89,7 @@ export class XRPanel {
   update() {
     const status = this.twinPanel.status;
     const visible = Boolean(status) && this.mode.presenting;
+    if (visible && !this.mesh.visible) this.sceneChanged();
     this.mesh.visible = visible;
     if (!visible) {
       for (const pointer of this.pointers) pointer.onPanel = false;
@@ -307,19 +317,21 @@ export class XRPanel {
     this.canvas.width = this.layout.width;
     this.canvas.height = this.layout.height;
     this.mesh.scale.set(PANEL_WIDTH_M, panelHeightM(this.layout), 1);
-    this.placedScale = NaN; // place again: the size changed
+    this.placedFor.elements[0] = NaN; // place again: the size changed
     for (const pointer of [...this.pointers, ...this.fingers]) pointer.drag = -1;
     this.#changed();
   }
 
   /** To the left of the model, its near edge clear of it, turned about the vertical to face the user. */
   #place() {
-    const centre = this.mode.centre;
-    const scale = this.viewer.content.scale.x;
-    if (centre.equals(this.placedAt) && scale === this.placedScale) return;
-    this.placedAt.copy(centre);
-    this.placedScale = scale;
-    const radius = this.radius();
+    const content = this.viewer.content.matrixWorld; // as drawn last frame: placed, grabbed or scaled
+    if (content.equals(this.placedFor)) return;
+    this.placedFor.copy(content);
+    if (this.sphereStale) this.sceneSphere.copy(this.sphere());
+    this.sphereStale = false;
+    const sphere = this.sceneSphere;
+    const centre = this.centre.copy(sphere.center).applyMatrix4(content);
+    const radius = sphere.radius * this.viewer.content.scale.x;
     this.mesh.position.set(centre.x - radius - GAP_M - PANEL_WIDTH_M / 2, centre.y, centre.z + FORWARD_M);
     // the user stands near the reference space's origin
     this.mesh.rotation.set(0, Math.atan2(-this.mesh.position.x, -this.mesh.position.z), 0);

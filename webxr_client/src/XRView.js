@@ -33,7 +33,7 @@ export class XRView {
     this.grab = new XRGrab(viewer, { hovering: (index) => this.pointers.pointers[index].hover !== null });
     this.hitTest = new XRHitTest(viewer, { bounds, onPlaced: () => this.grab.release() });
     const sphere = new THREE.Sphere();
-    this.panel = new XRPanel(viewer, twinPanel, this.mode, () => bounds().getBoundingSphere(sphere).radius * viewer.content.scale.x);
+    this.panel = new XRPanel(viewer, twinPanel, this.mode, () => bounds().getBoundingSphere(sphere));
     this.label = new XRProbeLabel(viewer, prober);
     this.buttons = new XRButtons(parent, {
       onEnter: (mode) => this.#enter(mode),
@@ -54,6 +54,7 @@ export class XRView {
   /** Place the content again (the scene changed while in the headset). */
   place() {
     this.mode.place();
+    this.panel.sceneChanged();
     this.grab.restart();
   }
 
