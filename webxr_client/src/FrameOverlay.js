@@ -1,4 +1,5 @@
 import * as THREE from 'three';
+import { canvasSprite } from './canvasSprite.js';
 
 /** How often (ms) the shown numbers change: readable, and the XR label's texture uploads rarely. */
 const REFRESH_MS = 250;
@@ -30,19 +31,9 @@ export class FrameOverlay {
       + 'background:rgba(20,22,27,0.85);color:#9fe6a0;font:12px ui-monospace,monospace;white-space:nowrap';
     parent.append(this.element);
 
-    this.canvas = document.createElement('canvas');
-    this.canvas.width = CANVAS_W;
-    this.canvas.height = CANVAS_H;
-    this.context = this.canvas.getContext('2d');
-    this.texture = new THREE.CanvasTexture(this.canvas);
-    this.texture.colorSpace = THREE.SRGBColorSpace;
-    this.material = new THREE.SpriteMaterial({ map: this.texture, depthTest: false, transparent: true });
-    this.sprite = new THREE.Sprite(this.material);
-    this.sprite.name = 'xr-frame-overlay';
-    this.sprite.scale.set((LABEL_HEIGHT_M * CANVAS_W) / CANVAS_H, LABEL_HEIGHT_M, 1);
-    this.sprite.renderOrder = 11;
-    this.sprite.visible = false;
-    this.sprite.raycast = () => {};
+    Object.assign(this, canvasSprite({
+      width: CANVAS_W, height: CANVAS_H, heightM: LABEL_HEIGHT_M, name: 'xr-frame-overlay', renderOrder: 11,
+    }));
     viewer.scene.add(this.sprite);
 
     this.enabled = false;

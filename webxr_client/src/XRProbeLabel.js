@@ -1,4 +1,4 @@
-import * as THREE from 'three';
+import { canvasSprite } from './canvasSprite.js';
 
 /** Label height (m) as it appears in the headset, whatever the content's scale. */
 export const LABEL_HEIGHT_M = 0.03;
@@ -20,20 +20,10 @@ export class XRProbeLabel {
   constructor(viewer, prober) {
     this.viewer = viewer;
     this.prober = prober;
-    this.canvas = document.createElement('canvas');
-    this.canvas.width = CANVAS_W;
-    this.canvas.height = CANVAS_H;
-    this.context = this.canvas.getContext('2d');
-    this.texture = new THREE.CanvasTexture(this.canvas);
-    this.texture.colorSpace = THREE.SRGBColorSpace;
-    this.material = new THREE.SpriteMaterial({ map: this.texture, depthTest: false, transparent: true });
-    this.sprite = new THREE.Sprite(this.material);
-    this.sprite.name = 'xr-probe-label';
+    Object.assign(this, canvasSprite({
+      width: CANVAS_W, height: CANVAS_H, heightM: LABEL_HEIGHT_M, name: 'xr-probe-label', renderOrder: 10,
+    }));
     this.sprite.center.set(0.5, 0);
-    this.sprite.scale.set((LABEL_HEIGHT_M * CANVAS_W) / CANVAS_H, LABEL_HEIGHT_M, 1);
-    this.sprite.renderOrder = 10;
-    this.sprite.visible = false;
-    this.sprite.raycast = () => {};
     viewer.scene.add(this.sprite);
     this.text = '';
   }
