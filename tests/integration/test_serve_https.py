@@ -5,26 +5,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import re
 import socket
 import ssl
 import stat
-import subprocess
-import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from fixtures.server import WAIT_S, Client, write_scene
+from fixtures.server import WAIT_S, Client, LiveServer, start_process_server, write_scene
 
 from vizserver.errors import VizServerError
 from vizserver.server.tls import (
@@ -38,45 +32,9 @@ from vizserver.server.tls import (
 )
 
 
-@dataclass
-class HttpsServer:
-    url: str
-    process: subprocess.Popen[str]
-    log: list[str]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(WAIT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_https_server(scene: Path, env: dict[str, str]) -> HttpsServer:
-    """``python -m vizserver serve SCENE --https --port 0 --host 127.0.0.1``; the URL is read from what it prints."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vizserver", "serve", str(scene), "--https", "--port", "0", "--host", "127.0.0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(r"open (https://\S+) in a browser", line)
-        if found:
-            lines.append(process.stdout.readline())  # with --https the next line says where a headset can go
-            threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True).start()
-            return HttpsServer(found.group(1), process, lines)
-    process.kill()
-    raise RuntimeError("server did not start:\n" + "".join(lines))
+def start_https_server(scene: Path, env: dict[str, str]) -> LiveServer:
+    """``vizserver serve SCENE --https --host 127.0.0.1``; the line after the URL says where a headset can go."""
+    return start_process_server(scene, env, ("--https", "--host", "127.0.0.1"), lines_after=1)
 
 
 def trusting(cert_path: Path) -> ssl.SSLContext:
@@ -109,7 +67,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
 
 
 @pytest.fixture(scope="module")
-def first(setup: tuple[Path, dict[str, str], Path]) -> Iterator[HttpsServer]:
+def first(setup: tuple[Path, dict[str, str], Path]) -> Iterator[LiveServer]:
     scene, env, _ = setup
     server = start_https_server(scene, env)
     yield server
@@ -117,7 +75,7 @@ def first(setup: tuple[Path, dict[str, str], Path]) -> Iterator[HttpsServer]:
 
 
 def test_first_start_makes_a_certificate_and_serves_https_with_it(
-    first: HttpsServer, setup: tuple[Path, dict[str, str], Path]
+    first: LiveServer, setup: tuple[Path, dict[str, str], Path]
 ) -> None:
     tls_dir = setup[2]
     text = "".join(first.log)
@@ -128,13 +86,13 @@ def test_first_start_makes_a_certificate_and_serves_https_with_it(
     assert get_json(f"{first.url}/api/health", trusting(tls_dir / CERT_FILE))["sessions"] == 1
 
 
-def test_default_verification_refuses_the_self_signed_certificate(first: HttpsServer) -> None:
+def test_default_verification_refuses_the_self_signed_certificate(first: LiveServer) -> None:
     with pytest.raises(urllib.error.URLError) as refused:
         get_json(f"{first.url}/api/health", ssl.create_default_context())
     assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
 
 
-def test_plain_http_gets_no_answer_on_the_https_port(first: HttpsServer) -> None:
+def test_plain_http_gets_no_answer_on_the_https_port(first: LiveServer) -> None:
     host, port = first.url.removeprefix("https://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
         sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -145,11 +103,11 @@ def test_plain_http_gets_no_answer_on_the_https_port(first: HttpsServer) -> None
     assert b'"sessions"' not in answer
 
 
-def test_the_key_file_is_private(first: HttpsServer, setup: tuple[Path, dict[str, str], Path]) -> None:
+def test_the_key_file_is_private(first: LiveServer, setup: tuple[Path, dict[str, str], Path]) -> None:
     assert stat.S_IMODE((setup[2] / KEY_FILE).stat().st_mode) == 0o600
 
 
-def test_wss_hello_gets_the_scene(first: HttpsServer, setup: tuple[Path, dict[str, str], Path]) -> None:
+def test_wss_hello_gets_the_scene(first: LiveServer, setup: tuple[Path, dict[str, str], Path]) -> None:
     context = trusting(setup[2] / CERT_FILE)
     session = get_json(f"{first.url}/api/sessions/default", context)
     url = f"{first.url.replace('https://', 'wss://')}/ws/{session['session_id']}?token={session['token']}"
@@ -166,7 +124,7 @@ def test_wss_hello_gets_the_scene(first: HttpsServer, setup: tuple[Path, dict[st
 
 
 def test_second_start_reuses_the_certificate_and_a_corrupt_one_is_replaced(
-    first: HttpsServer, setup: tuple[Path, dict[str, str], Path]
+    first: LiveServer, setup: tuple[Path, dict[str, str], Path]
 ) -> None:
     scene, env, tls_dir = setup
     before = file_fingerprint(tls_dir / CERT_FILE)
