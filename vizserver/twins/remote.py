@@ -25,8 +25,7 @@ import numpy.typing as npt
 
 from vizserver.errors import VizServerError
 from vizserver.twins import wire
-from vizserver.twins.recipes import TwinRecipe, TwinRecipeError, build_twin
-from vizserver.twins.runner import (
+from vizserver.twins.host import (
     HostRequests,
     HostState,
     TwinEvent,
@@ -34,6 +33,7 @@ from vizserver.twins.runner import (
     TwinStartError,
     TwinState,
 )
+from vizserver.twins.recipes import TwinRecipe, TwinRecipeError, build_twin
 from vizserver.twins.worker import DEFAULT_FRAME_INTERVAL_S, ChannelClosedError, Received, one_line, serve
 
 if TYPE_CHECKING:
