@@ -67,3 +67,31 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     for context in contexts:
         context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+TWIN_SCENE = """\
+version: 1
+title: Twin test
+objects:
+  - name: ventricle
+    generator: {name: lv_surface, parameters: {resolution: 24}}
+    transform: {translate: [0.1, 0, 0], scale: 0.001}
+twin:
+  kind: cardiac
+  object: ventricle
+  parameters: {cycle_length: 300}
+  options: {resolution: 24}
+"""
+
+
+@pytest.fixture(scope="module")
+def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`vizserver serve` on a ventricle (mm, scaled to metres, moved 10 cm so its own coordinates differ from the
+    world's) with a running cardiac twin (cycle 300 ms); one per test module, so modules do not share a twin."""
+    ensure_client_built()
+    root = tmp_path_factory.mktemp("twin")
+    scene = root / "twin.yaml"
+    scene.write_text(TWIN_SCENE)
+    server = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(root / "cache")})
+    yield server
+    server.stop()

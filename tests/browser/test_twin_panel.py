@@ -10,34 +10,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import pyvista as pv
-from fixtures.browser import WAIT_MS, canvas_pixels, ensure_client_built, state, wait_ready, wait_state
-from fixtures.server import LiveServer, start_process_server
+from fixtures.browser import WAIT_MS, canvas_pixels, state, wait_ready, wait_state
+from fixtures.server import LiveServer
 from playwright.sync_api import Page
 
 from vizserver.anatomy.lv import lv_surface
 
 pytestmark = pytest.mark.browser
 
-SCENE = """\
-version: 1
-title: Twin panel test
-objects:
-  - name: ventricle
-    generator: {name: lv_surface, parameters: {resolution: 24}}
-    transform: {translate: [0.1, 0, 0], scale: 0.001}
-twin:
-  kind: cardiac
-  object: ventricle
-  parameters: {cycle_length: 300}
-  options: {resolution: 24}
-"""
 SCENE_PARAMS = {"cycle_length": 300, "stim_amplitude": 20}
 
 START_MS = 120_000
@@ -55,15 +42,6 @@ WebSocket.prototype.send = function (data) {
 """
 
 
-@pytest.fixture(scope="module")
-def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    ensure_client_built()
-    root = tmp_path_factory.mktemp("twin-panel")
-    scene = root / "twin.yaml"
-    scene.write_text(SCENE)
-    server = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(root / "cache")})
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ insecure case reaches the same server under another host name (Chromium maps it 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,13 +24,12 @@ from fixtures.browser import (
     WAIT_MS,
     canvas_pixels,
     drawn_fraction,
-    ensure_client_built,
     iwer_init_script,
     state,
     wait_ready,
     wait_state,
 )
-from fixtures.server import LiveServer, start_process_server
+from fixtures.server import LiveServer
 from playwright.sync_api import Browser, Page
 
 from vizserver.anatomy.lv import lv_surface
@@ -38,19 +37,6 @@ from vizserver.anatomy.lv import lv_surface
 pytestmark = pytest.mark.browser
 
 NO_WEBXR = "This browser has no WebXR"
-TWIN_SCENE = """\
-version: 1
-title: XR twin test
-objects:
-  - name: ventricle
-    generator: {name: lv_surface, parameters: {resolution: 24}}
-    transform: {translate: [0.1, 0, 0], scale: 0.001}
-twin:
-  kind: cardiac
-  object: ventricle
-  parameters: {cycle_length: 300}
-  options: {resolution: 24}
-"""
 TWIN_START_MS = 120_000
 """The twin's worker builds its mesh and operators (and compiles its kernel) before it runs."""
 
@@ -118,12 +104,17 @@ def scene_diagonal(page: Page) -> float:
     return float(np.linalg.norm(box[:, 1].max(axis=0) - box[:, 0].min(axis=0)))
 
 
+def set_button(page: Page, hand: str, button: str, value: int) -> None:
+    """Set a button of an emulated controller and let a few XR frames see it."""
+    frames = state(page)["xr"]["frames"]
+    page.evaluate(f"() => window.__xrDevice.controllers.{hand}.updateButtonValue('{button}', {value})")
+    wait_state(page, f"s.xr.frames > {frames + 2}")
+
+
 def press(page: Page, hand: str, button: str) -> None:
     """Press and release a button of an emulated controller, each held for a few XR frames."""
     for value in (1, 0):
-        frames = state(page)["xr"]["frames"]
-        page.evaluate(f"() => window.__xrDevice.controllers.{hand}.updateButtonValue('{button}', {value})")
-        wait_state(page, f"s.xr.frames > {frames + 2}")
+        set_button(page, hand, button, value)
 
 
 def test_enter_vr_places_the_scene_in_front_and_exit_restores_the_desktop_view(
@@ -198,16 +189,6 @@ def test_a_refused_session_says_why_and_the_desktop_view_stays(
     assert page.inner_text("#xr-vr-button") == "Enter VR" and not page.is_disabled("#xr-vr-button")
 
 
-@pytest.fixture(scope="module")
-def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`vizserver serve` on a ventricle (mm, scaled to metres, moved 10 cm) with a running cardiac twin."""
-    ensure_client_built()
-    root = tmp_path_factory.mktemp("xr-twin")
-    scene = root / "twin.yaml"
-    scene.write_text(TWIN_SCENE)
-    server = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(root / "cache")})
-    yield server
-    server.stop()
 
 
 def distance_to_ventricle(point: npt.ArrayLike) -> float:
@@ -413,9 +394,7 @@ def hold(page: Page, hand: str, at: list[float]) -> None:
 
 
 def squeeze(page: Page, hand: str, value: int) -> None:
-    frames = state(page)["xr"]["frames"]
-    page.evaluate(f"() => window.__xrDevice.controllers.{hand}.updateButtonValue('squeeze', {value})")
-    wait_state(page, f"s.xr.frames > {frames + 2}")
+    set_button(page, hand, "squeeze", value)
 
 
 def test_squeezing_the_heart_and_moving_the_controller_moves_the_model_by_the_same_delta(
