@@ -2,7 +2,9 @@
 
 Each ``(name, Mesh)`` becomes one node, one mesh and one primitive (TRIANGLES, or POINTS for a
 mesh with no triangles). Attributes: ``POSITION``, ``NORMAL`` when the mesh has normals, and each
-point field as a custom attribute ``_NAME``. Three compressions:
+point field as a custom attribute ``_NAME``. A level of detail also carries ``_FULL_VERTEX``: per
+vertex the index of the full asset's vertex it stands for (see :func:`encode_glb_layout`). Three
+compressions:
 
 - ``"none"``: float32 positions, normals and fields; uint16/uint32 indices; no extensions.
 - ``"quantized"``: ``KHR_mesh_quantization``. Positions are unsigned integers over the bounding
@@ -62,11 +64,14 @@ Compression = Literal["meshopt", "quantized", "none"]
 MeshoptMode = Literal["ATTRIBUTES", "TRIANGLES"]
 MeshoptFilter = Literal["NONE", "OCTAHEDRAL"]
 FieldExtras = Mapping[str, Mapping[str, object]]
+VertexIds = Mapping[str, npt.NDArray[np.uint32]]
 
 MESHOPT_VERTEX_VERSION = 0
 """EXT_meshopt_compression decoders read vertex codec version 0 only (header byte 0xa0)."""
 
 _UNUSED = np.uint32(0xFFFFFFFF)
+FULL_VERTEX_ATTRIBUTE = "full vertex"
+"""Named like a field, so it becomes ``_FULL_VERTEX`` (or ``_FULL_VERTEX_2`` beside a field of that name)."""
 _RESERVED_FIELD_KEYS = frozenset(
     {"name", "attribute", "unit", "range", "components", "association", "quantization", "nonfinite"}
 )
@@ -139,6 +144,7 @@ def encode_glb_layout(
     options: EncodeOptions = EncodeOptions(),
     extras: Mapping[str, object] | None = None,
     field_extras: Mapping[str, Mapping[str, object]] | None = None,
+    full_vertex_ids: VertexIds | None = None,
 ) -> EncodedGlb:
     """Encode ``meshes`` and say how their vertices were reordered.
 
@@ -146,7 +152,13 @@ def encode_glb_layout(
     field name to keys merged into that field's description wherever the field occurs (e.g.
     ``{"temperature": {"times": [...], "range_over_time": [lo, hi]}}``); a name that matches no
     field is ignored (a series field a point cloud could not carry); a key the encoder writes
-    itself is a ``ValueError``. Raises
+    itself is a ``ValueError``.
+
+    ``full_vertex_ids`` maps a mesh name to one uint32 per input vertex: the vertex of another
+    asset (a level of detail's full asset, its meshes concatenated in node order) whose frame
+    values this vertex shows. It is written as ``_FULL_VERTEX``, ``VEC2`` unsigned shorts
+    ``(low, high)``, index ``= low + 65536 * high`` (glTF allows no UNSIGNED_INT attributes), in
+    the GLB's vertex order; the primitive's ``extras.full_vertex.attribute`` names it. Raises
     :class:`InvalidGeometryError` for an empty mesh, NaN/inf coordinates, out-of-range indices
     or arrays whose lengths disagree, naming the mesh.
     """
@@ -157,7 +169,8 @@ def encode_glb_layout(
         raise ValueError("nothing to encode: no meshes given")
     _check_field_extras(field_extras or {})
     builder = _Builder(options)
-    encoded = tuple(builder.add_mesh(name, mesh, field_extras or {}) for name, mesh in meshes)
+    ids = full_vertex_ids or {}
+    encoded = tuple(builder.add_mesh(name, mesh, field_extras or {}, ids.get(name)) for name, mesh in meshes)
     return EncodedGlb(builder.glb(extras or {}), encoded)
 
 
@@ -188,8 +201,12 @@ class _Builder:
     def compress(self) -> bool:
         return self.options.compression == "meshopt"
 
-    def add_mesh(self, name: str, mesh: Mesh, field_extras: FieldExtras) -> EncodedMesh:
+    def add_mesh(
+        self, name: str, mesh: Mesh, field_extras: FieldExtras, full_ids: npt.NDArray[np.uint32] | None
+    ) -> EncodedMesh:
         _check_mesh(name, mesh)
+        if full_ids is not None and full_ids.shape != (mesh.n_points,):
+            raise InvalidGeometryError(f"{name}: {full_ids.shape} full vertex ids for {mesh.n_points} vertices")
         order, indices = self._order(mesh)
         vertices = mesh.vertices if order is None else mesh.vertices[order]
         attributes: dict[str, int] = {}
@@ -228,6 +245,10 @@ class _Builder:
                 {**_unencoded(field_name, fld, reason), **_plain(field_extras.get(field_name, {}))}
             )
         extras["fields"] = described
+        if full_ids is not None:
+            attribute = _attribute_name(FULL_VERTEX_ATTRIBUTE, taken)
+            attributes[attribute] = self._index_pairs(full_ids if order is None else full_ids[order])
+            extras["full_vertex"] = {"attribute": attribute}
         if unencoded:
             extras["unencoded_fields"] = unencoded
         primitive: dict[str, Any] = {"attributes": attributes, "mode": MODE_TRIANGLES}
@@ -331,6 +352,15 @@ class _Builder:
             "nodata": nodata_code(bits) if nodata else None,
         }
         return self._accessor(view, ctype, components, codes.shape[0], normalized=True), description
+
+    def _index_pairs(self, ids: npt.NDArray[np.uint32]) -> int:
+        """uint32 ids as (low, high) unsigned short pairs: exact, 4 bytes a row, meshopt-friendly."""
+        ids = np.asarray(ids, dtype=np.uint32)
+        rows = np.empty((ids.shape[0], 2), dtype=np.uint16)
+        rows[:, 0] = ids & 0xFFFF
+        rows[:, 1] = ids >> 16
+        view = self._attribute_view(rows, filter_="NONE")
+        return self._accessor(view, UNSIGNED_SHORT, 2, rows.shape[0])
 
     def _indices(self, indices: npt.NDArray[np.uint32], n_vertices: int) -> int:
         small = n_vertices <= 0xFFFF  # 0xFFFF itself is primitive restart in uint16

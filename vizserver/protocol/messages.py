@@ -244,6 +244,7 @@ class SceneObjectInfo(_Message):
     name: Name
     asset: Annotated[str, Field(max_length=MAX_URL_CHARS)]
     lods: Annotated[list[Annotated[str, Field(max_length=MAX_URL_CHARS)]], Field(max_length=MAX_LODS)] = []
+    lod_triangles: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_LODS)] = []
     vertices: Annotated[int, Field(ge=0)]
     triangles: Annotated[int, Field(ge=0)]
     visible: bool = True
@@ -253,6 +254,13 @@ class SceneObjectInfo(_Message):
     fields: Annotated[list[FieldInfo], Field(max_length=MAX_OBJECT_FIELDS)] = []
     active_field: U32 | None = None
     time: TimeInfo | None = None
+
+    @model_validator(mode="after")
+    def _one_count_per_lod(self) -> SceneObjectInfo:
+        """``lod_triangles`` is empty (counts unknown) or gives one count per entry of ``lods``."""
+        if self.lod_triangles and len(self.lod_triangles) != len(self.lods):
+            raise ValueError(f"{len(self.lod_triangles)} lod_triangles for {len(self.lods)} lods")
+        return self
 
 
 class SceneMessage(_Message):

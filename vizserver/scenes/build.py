@@ -3,8 +3,10 @@
 For each object of a scene file (a source read with :func:`vizserver.io.read`, or a generator) the
 geometry stage gives surfaces (:func:`surfaces_of`); each surface is decimated when the file asks,
 split into levels of detail when it is large, and encoded into one GLB per level, stored in the
-:class:`AssetStore` under its hash. A time series also gets its fields' ranges over every step
-and a table from GLB vertices to series points, which is all streaming needs to send a step.
+:class:`AssetStore` under its hash. A coarser level's GLB maps each of its vertices to the full
+asset's vertex it shows (``_FULL_VERTEX``), so a client can colour it with frames made for the
+full asset. A time series also gets its fields' ranges over every step and a table from GLB
+vertices to series points, which is all streaming needs to send a step.
 
 :func:`load_or_build` looks the scene up in the cache first: a second start reads one manifest.
 """
@@ -20,12 +22,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial import cKDTree
 
 from vizserver.anatomy.lv import lv_surface, lv_tetra
 from vizserver.convert import series_field_extras
 from vizserver.encode.glb import encode_glb_layout
 from vizserver.geometry.decimate import decimate
-from vizserver.geometry.lod import levels_of_detail
+from vizserver.geometry.lod import DetailLevel, detail_levels
 from vizserver.geometry.surfaces import surfaces_of
 from vizserver.io import read
 from vizserver.model import Mesh, ObjectData, SceneObject, TimeSeries
@@ -207,14 +210,19 @@ def _build_surface(
     extras: dict[str, dict[str, Any]] = {}
     if series is not None:
         extras = series_field_extras(SceneObject(name, series), surface, _no_progress)
-    coarser = levels_of_detail(surface)[1:] if surface.n_triangles > LOD_MIN_TRIANGLES else []
+    coarser = detail_levels(surface)[1:] if surface.n_triangles > LOD_MIN_TRIANGLES else []
     scene_extras = {"title": name, "generator": "vizserver"}
     encoded = encode_glb_layout([(name, surface)], extras=scene_extras, field_extras=extras)
     asset = store.put_glb(encoded.data)
-    lods = tuple(
-        store.put_glb(encode_glb_layout([(name, level)], extras=scene_extras, field_extras=extras).data)
-        for level in reversed(coarser)
-    )
+    lods: list[str] = []
+    lod_triangles: list[int] = []
+    for level in reversed(coarser):
+        full_ids = {name: _full_vertex_ids(surface, encoded.meshes[0].vertex_order, level)}
+        lod = encode_glb_layout(
+            [(name, level.mesh)], extras=scene_extras, field_extras=extras, full_vertex_ids=full_ids
+        )
+        lods.append(store.put_glb(lod.data))
+        lod_triangles.append(lod.meshes[0].n_triangles)
     streamed = {n for n in (series.field_names if series else ()) if _scalar(surface, n)}
     fields = _describe_fields(surface, style, extras, streamed)
     series_source = None
@@ -225,7 +233,8 @@ def _build_surface(
         id=object_id,
         name=name,
         asset=asset,
-        lods=lods,
+        lods=tuple(lods),
+        lod_triangles=tuple(lod_triangles),
         vertices=encoded.meshes[0].n_vertices,
         triangles=surface.n_triangles,
         visible=style.visible,
@@ -238,6 +247,24 @@ def _build_surface(
         time_unit="" if series is None else series.time_unit,
         series=series_source,
     )
+
+
+def _full_vertex_ids(
+    surface: Mesh, vertex_order: npt.NDArray[np.uint32], level: DetailLevel
+) -> npt.NDArray[np.uint32]:
+    """Per vertex of ``level``, the full asset's GLB vertex whose frame values it shows.
+
+    The encoder drops vertices no triangle uses; a level vertex that stands for one of those takes
+    the nearest vertex the full asset kept.
+    """
+    glb_vertex = np.full(surface.n_points, np.iinfo(np.uint32).max, dtype=np.uint32)
+    glb_vertex[vertex_order] = np.arange(vertex_order.shape[0], dtype=np.uint32)
+    ids = glb_vertex[level.input_ids]
+    dropped = np.flatnonzero(ids == np.iinfo(np.uint32).max)
+    if dropped.size:
+        _, nearest = cKDTree(surface.vertices[vertex_order]).query(level.mesh.vertices[dropped])
+        ids[dropped] = np.asarray(nearest, dtype=np.uint32)
+    return ids
 
 
 def _scalar(surface: Mesh, name: str) -> bool:

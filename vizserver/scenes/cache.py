@@ -31,7 +31,7 @@ from vizserver.scenefile import SceneSpec, object_path
 from vizserver.scenes.objects import BuiltScene, ManifestError, scene_from_json, scene_to_json
 from vizserver.server.settings import FINGERPRINT_MAX_FILES
 
-CACHE_LAYOUT_VERSION = 1
+CACHE_LAYOUT_VERSION = 2
 """Bumped when the manifest or file layout changes, so old caches are rebuilt, not misread."""
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -55,7 +55,10 @@ class SeriesSource:
 
 @dataclass(frozen=True, slots=True)
 class StreamObject:
-    """One object of a session's scene. ``asset`` and ``lods`` (coarsest first) are sha256 hashes."""
+    """One object of a session's scene. ``asset`` and ``lods`` (coarsest first) are sha256 hashes.
+
+    ``lod_triangles`` are the levels' triangle counts, in the order of ``lods``.
+    """
 
     id: int
     name: str
@@ -72,6 +75,7 @@ class StreamObject:
     times: tuple[float, ...] | None
     time_unit: str
     series: SeriesSource | None
+    lod_triangles: tuple[int, ...] = ()
 
     @property
     def hashes(self) -> tuple[str, ...]:
@@ -105,6 +109,7 @@ def object_to_json(obj: StreamObject) -> dict[str, Any]:
         "name": obj.name,
         "asset": obj.asset,
         "lods": list(obj.lods),
+        "lod_triangles": list(obj.lod_triangles),
         "vertices": obj.vertices,
         "triangles": obj.triangles,
         "visible": obj.visible,
@@ -158,6 +163,7 @@ def object_from_json(o: Any) -> StreamObject:
         name=str(o["name"]),
         asset=str(o["asset"]),
         lods=tuple(str(h) for h in o["lods"]),
+        lod_triangles=tuple(int(n) for n in o["lod_triangles"]),
         vertices=int(o["vertices"]),
         triangles=int(o["triangles"]),
         visible=bool(o["visible"]),

@@ -369,6 +369,7 @@ def object_info(obj: StreamObject) -> SceneObjectInfo:
         name=obj.name,
         asset=asset_url(obj.asset),
         lods=[asset_url(h) for h in obj.lods],
+        lod_triangles=list(obj.lod_triangles),
         vertices=obj.vertices,
         triangles=obj.triangles,
         visible=obj.visible,
