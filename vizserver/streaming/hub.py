@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -28,14 +29,20 @@ from vizserver.protocol.messages import (
     encode_server_message,
 )
 from vizserver.protocol.outbox import Outbox, OutboxOverflow
+from vizserver.protocol.presence import PeerInfo, PresencePeers, check_pose_message
 from vizserver.scenes.objects import StreamObject
+from vizserver.sessions.presence import PRESENCE_TICK_S, PresenceBoard
 from vizserver.sessions.session import (
     Accepted,
     AddObjects,
     Broadcast,
+    Close,
     Connect,
+    Delegate,
+    Denied,
     Disconnect,
     Effect,
+    Ended,
     Event,
     Keyframe,
     Received,
@@ -53,17 +60,21 @@ from vizserver.streaming.streamer import Streamer
 if TYPE_CHECKING:
     from vizserver.streaming.twin import TwinController
 
+log = logging.getLogger("vizserver.sessions")
+
 CLIENT_ID_BYTES = 9
 NORMAL_CLOSURE = 1000
 
 
 @dataclass(slots=True)
 class ClientLink:
-    """What a transport shares with the hub for one connection: the outbox, a wake-up, a close request."""
+    """What a transport shares with the hub for one connection: the outbox, a wake-up, a close request,
+    and the presence batch waiting to be sent (one at most: the hub makes the next when it has gone)."""
 
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     outbox: Outbox = field(init=False)
     close_request: tuple[int, str] | None = None
+    presence: bytes | None = None
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(on_ready=self.ready.set)
@@ -72,6 +83,18 @@ class ClientLink:
         if self.close_request is None:
             self.close_request = (code, reason)
         self.ready.set()
+
+    def put_presence(self, batch: bytes) -> None:
+        self.presence = batch
+        self.ready.set()
+
+    def pop(self) -> str | bytes | None:
+        """The next message to send: control messages first (a ``presence_peers`` precedes the batches that
+        name its slots), then the presence batch (small, and late is useless), then field frames."""
+        if self.presence is not None and not self.outbox.depth[0]:
+            batch, self.presence = self.presence, None
+            return batch
+        return self.outbox.pop()
 
 
 class SessionHub:
@@ -89,10 +112,15 @@ class SessionHub:
         self._clock = clock
         self.streamer = Streamer(session, self._outboxes, loader, clock)
         self.twin: TwinController | None = None
+        self.presence = PresenceBoard()
         self._task: asyncio.Task[None] | None = None
+        self._ending: asyncio.Task[None] | None = None
+        self._relay: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.streamer.run(), name=f"stream {self.session.id}")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.streamer.run(), name=f"stream {self.session.id}")
+        self._relay = loop.create_task(self._relay_presence(), name=f"presence {self.session.id}")
 
     async def stop(self) -> None:
         """Ask every client to close with 1001 and stop the frame loop."""
@@ -100,10 +128,11 @@ class SessionHub:
             link.request_close(int(CloseCode.GOING_AWAY), "server shutting down")
         if self.twin is not None:
             await self.twin.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._relay):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # --- what transports and uploads report ---
 
@@ -123,16 +152,11 @@ class SessionHub:
             self._dispatch(effects[1:])
             if self.twin is not None:
                 self.send(first.client_id, self.twin.status())
+            self._presence_joined(first.client_id)
         return first
 
     def receive(self, client_id: str, message: ClientMsg) -> None:
-        if isinstance(message, TwinParams | TwinAction | TwinControl):
-            if self.twin is not None:
-                self.twin.receive(client_id, message)
-            else:
-                self.send(client_id, ErrorMessage(code="twin_unavailable", message="this session has no twin",
-                                                  seq=message.seq))
-            return
+        """Every control message goes through the session, which checks the sender's role first."""
         self._apply(Received(client_id, message))
 
     def send(self, client_id: str, message: ServerMsg) -> None:
@@ -156,6 +180,47 @@ class SessionHub:
         if self.twin is not None:
             self.twin.forget_client(client_id)
         self._apply(Disconnect(client_id))
+        slot = self.presence.leave(client_id)
+        if slot is not None:
+            self._broadcast_text(PresencePeers(full=False, peers=[], left=[slot]).model_dump_json())
+
+    def receive_presence(self, client_id: str, data: bytes) -> None:
+        """A client's binary presence message: checked (ProtocolError ``bad_frame``), then kept for the relay
+        (dropped over the rate limit)."""
+        body = check_pose_message(data)
+        self.presence.update(client_id, body, self._clock())
+
+    def relay_presence(self) -> None:
+        """One relay tick: each client whose last batch has gone gets the presences changed since."""
+        for client_id, link in self.links.items():
+            if link.presence is None:
+                batch = self.presence.batch(client_id)
+                if batch is not None:
+                    link.put_presence(batch)
+
+    async def _relay_presence(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            due = max(due + PRESENCE_TICK_S, loop.time())  # a stalled loop skips ticks rather than bunching them
+            await asyncio.sleep(due - loop.time())
+            self.relay_presence()
+
+    def _presence_joined(self, client_id: str) -> None:
+        """Give ``client_id`` a presence slot: it hears who everyone is, the others hear of it."""
+        slot = self.presence.join(client_id, self._clock())
+        joined = PresencePeers(full=False, peers=[self._peer(client_id, slot)]).model_dump_json()
+        everyone = PresencePeers(full=True, peers=[self._peer(c, s) for c, s in self.presence.slots().items()])
+        for cid, link in list(self.links.items()):
+            self._put(link, everyone.model_dump_json() if cid == client_id else joined)
+
+    def _peer(self, client_id: str, slot: int) -> PeerInfo:
+        client = self.session.clients.get(client_id)
+        member = self.session.member(client.token) if client is not None else None
+        if member is None:
+            return PeerInfo(slot=slot, client_id=client_id)
+        return PeerInfo(slot=slot, client_id=client_id, member=getattr(member, "id", None), name=member.name,
+                        role=str(member.role))
 
     def add_objects(self, objects: tuple[StreamObject, ...]) -> None:
         self._apply(AddObjects(objects))
@@ -185,6 +250,31 @@ class SessionHub:
                     self.streamer.resend(effect.client_id, effect.key)
             elif isinstance(effect, StreamsChanged):
                 self.streamer.kick()
+            elif isinstance(effect, Delegate):
+                self._delegate(effect.client_id, effect.message)
+            elif isinstance(effect, Close):
+                link = self.links.get(effect.client_id)
+                if link is not None:
+                    link.request_close(effect.code, effect.reason)
+            elif isinstance(effect, Denied):
+                log.warning("session %s: refused from member %s (%s): %s", self.session.id, effect.member_id,
+                            effect.role, effect.reason)
+            elif isinstance(effect, Ended):
+                log.info("session %s: ended by its host", self.session.id)
+                self._ending = asyncio.get_running_loop().create_task(self.stop(), name=f"end {self.session.id}")
+
+    def _delegate(self, client_id: str, message: ClientMsg) -> None:
+        if not isinstance(message, TwinParams | TwinAction | TwinControl):
+            return
+        if self.twin is not None:
+            self.twin.receive(client_id, message)
+        else:
+            self.send(client_id, ErrorMessage(code="twin_unavailable", message="this session has no twin",
+                                              seq=message.seq))
+
+    def _broadcast_text(self, text: str) -> None:
+        for link in list(self.links.values()):
+            self._put(link, text)
 
     def _text(self, message: ServerMsg | None) -> str:
         return encode_server_message(message if message is not None else self.session.playback_state(self._clock()))

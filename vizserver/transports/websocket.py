@@ -2,8 +2,9 @@
 
 One connection: accept, check the session and token (else close 4004), wait for ``hello`` (else
 4001; wrong version: ``error`` + 4002), join the session's hub, then run two loops until either
-ends: the reader decodes control messages into session events (bad ones get ``error``; too many
-close 4003), the writer drains the client's outbox. A send that cannot complete within the stall
+ends: the reader decodes control messages into session events and binary presence messages into
+the hub's presence board (bad ones get ``error``; too many close 4003), the writer drains the
+client's outbox and presence batches. A send that cannot complete within the stall
 timeout (the client stopped reading) drops the client with 4008; so does an overflowing control
 queue. The server's memory per client is the outbox's bound plus the transport's write buffer.
 """
@@ -28,6 +29,7 @@ from vizserver.protocol.messages import (
     unexpected_binary,
 )
 from vizserver.protocol.outbox import OutboxOverflow
+from vizserver.protocol.presence import is_presence
 from vizserver.sessions.session import Refused
 from vizserver.streaming.hub import ClientLink, SessionHub
 from vizserver.transports.bad_messages import BadMessageWindow
@@ -106,8 +108,11 @@ async def _read(ws: WebSocket, hub: SessionHub, client_id: str, link: ClientLink
         text, data = message.get("text"), message.get("bytes")
         try:
             if text is None:
-                raise unexpected_binary(len(data or b""))
-            hub.receive(client_id, decode_client_message(text))
+                if data is None or not is_presence(data):
+                    raise unexpected_binary(len(data or b""))
+                hub.receive_presence(client_id, data)
+            else:
+                hub.receive(client_id, decode_client_message(text))
         except ProtocolError as exc:
             _put_error(link, exc)
             if strikes.record(time.monotonic()):
@@ -131,7 +136,7 @@ async def _write(ws: WebSocket, link: ClientLink, stall_timeout_s: float) -> Non
         if request is not None and request[0] == CloseCode.TOO_SLOW:
             await _close(ws, *request)
             return
-        while (item := link.outbox.pop()) is not None:
+        while (item := link.pop()) is not None:
             try:
                 await asyncio.wait_for(_send_now(ws, item), stall_timeout_s)
             except TimeoutError:
