@@ -8,12 +8,13 @@ already (they are looked up in the asset cache, never downloaded here).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator, model_validator
 
 from vizserver.anatomy import catalog
 from vizserver.errors import AssetError, InputError
@@ -95,22 +96,147 @@ class TwinSpec(_Strict):
         return value
 
 
+MAX_TOUR_STEPS = 100
+MAX_TOUR_TITLE_CHARS = 120
+MAX_TOUR_CAPTION_CHARS = 1000
+"""A caption is read aloud or on a headset panel: a paragraph, not a page."""
+MAX_TOUR_VIEWS = 64
+MAX_TOUR_TWIN_VALUES = 64
+"""As many as one ``twin_params`` message carries (docs/protocol.md)."""
+MAX_TOUR_TWIN_STRING_CHARS = 64
+MAX_TOUR_ACTIONS = 8
+DEFAULT_CAMERA_UP = (0.0, 0.0, 1.0)
+"""Scene content is z-up (the client's camera and XR placement assume it)."""
+
+Vec3 = tuple[FiniteFloat, FiniteFloat, FiniteFloat]
+TwinValue = bool | int | float | str
+
+
+def _camera_problem(position: Vec3, target: Vec3, up: Vec3) -> str | None:
+    direction = [t - p for p, t in zip(position, target, strict=True)]
+    if math.hypot(*direction) == 0.0:
+        return "camera position and target are the same point"
+    cross = (
+        direction[1] * up[2] - direction[2] * up[1],
+        direction[2] * up[0] - direction[0] * up[2],
+        direction[0] * up[1] - direction[1] * up[0],
+    )
+    if math.hypot(*cross) <= 1e-9 * math.hypot(*direction) * math.hypot(*up):
+        return "camera up is zero or along the line of sight"
+    return None
+
+
+class ViewSpec(_Strict):
+    """A camera in scene content coordinates (metres after each object's transform, z up)."""
+
+    position: Vec3
+    target: Vec3 = (0.0, 0.0, 0.0)
+    up: Vec3 = DEFAULT_CAMERA_UP
+
+    @model_validator(mode="after")
+    def _usable(self) -> ViewSpec:
+        problem = _camera_problem(self.position, self.target, self.up)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
 class CameraSpec(_Strict):
-    position: tuple[float, float, float]
-    target: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """A step's camera: explicit (``position``, ``target``, ``up``) or one of the tour's named ``views``."""
+
+    position: Vec3 | None = None
+    target: Vec3 = (0.0, 0.0, 0.0)
+    up: Vec3 = DEFAULT_CAMERA_UP
+    view: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CameraSpec:
+        if self.view is not None:
+            if self.model_fields_set & {"position", "target", "up"}:
+                raise ValueError("give either 'view' or 'position'/'target'/'up', not both")
+            return self
+        if self.position is None:
+            raise ValueError("give 'position' (with optional 'target' and 'up') or 'view'")
+        problem = _camera_problem(self.position, self.target, self.up)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class ClipSpec(_Strict):
+    """An axis-aligned clipping plane, as the client's clipping control sets it."""
+
+    axis: Literal["x", "y", "z"]
+    position: float = Field(default=0.5, ge=0.0, le=1.0, description="Fraction of the scene's bounds along the axis")
+    flip: bool = Field(default=False, description="Keep the other side")
+
+
+class TwinActionSpec(_Strict):
+    action: str = Field(min_length=1, max_length=64, description="One of the twin's actions, e.g. 'pace here'")
+    point: Vec3 | None = Field(default=None, description="In the twin object's own coordinates (before transform)")
 
 
 class TourStepSpec(_Strict):
-    title: str
-    text: str = ""
+    title: str = Field(min_length=1, max_length=MAX_TOUR_TITLE_CHARS)
+    text: str = Field(default="", max_length=MAX_TOUR_CAPTION_CHARS, description="Caption shown to everyone")
     camera: CameraSpec | None = None
-    visible: list[str] | None = None
-    time: float | None = None
-    twin: dict[str, Any] | None = None
+    visible: list[str] | None = Field(default=None, description="Object names shown; None: all")
+    clip: ClipSpec | None = Field(default=None, description="None: no clipping")
+    time: FiniteFloat | None = Field(default=None, description="Simulation time to show (the series' unit)")
+    time_step: int | None = Field(default=None, ge=0, description="Time-step index to show")
+    playing: bool | None = None
+    twin: dict[str, Any] | None = Field(default=None, description="Twin parameters to set (plain values)")
+    actions: list[TwinActionSpec] = Field(default_factory=list, max_length=MAX_TOUR_ACTIONS)
+
+    @field_validator("twin")
+    @classmethod
+    def _plain_values(cls, values: dict[str, Any] | None) -> dict[str, Any] | None:
+        if values is None:
+            return None
+        if len(values) > MAX_TOUR_TWIN_VALUES:
+            raise ValueError(f"{len(values)} twin parameters (at most {MAX_TOUR_TWIN_VALUES})")
+        for name, value in values.items():
+            problem = _twin_value_problem(value)
+            if problem:
+                raise ValueError(f"twin parameter {name!r} {problem}")
+        return values
+
+    @model_validator(mode="after")
+    def _one_time(self) -> TourStepSpec:
+        if self.time is not None and self.time_step is not None:
+            raise ValueError("give 'time' or 'time_step', not both")
+        return self
+
+
+def _twin_value_problem(value: object) -> str | None:
+    if isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"must be finite, not {value}"
+    if isinstance(value, str):
+        return None if len(value) <= MAX_TOUR_TWIN_STRING_CHARS else f"is over {MAX_TOUR_TWIN_STRING_CHARS} characters"
+    return f"must be a number, true/false or a string, not {type(value).__name__ if value is not None else 'null'}"
 
 
 class TourSpec(_Strict):
-    steps: list[TourStepSpec] = Field(min_length=1)
+    title: str = Field(default="", max_length=MAX_TOUR_TITLE_CHARS)
+    views: dict[str, ViewSpec] = Field(default_factory=dict, max_length=MAX_TOUR_VIEWS)
+    steps: list[TourStepSpec] = Field(min_length=1, max_length=MAX_TOUR_STEPS)
+
+    def problems(self, object_names: list[str], has_twin: bool) -> list[str]:
+        """What the steps name that the scene does not have (objects, views, a twin)."""
+        found = []
+        for number, step in enumerate(self.steps, start=1):
+            where = f"tour step {number} ({step.title!r})"
+            unknown = sorted(set(step.visible or []) - set(object_names))
+            if unknown:
+                found.append(f"{where} shows unknown objects {unknown}; objects: {', '.join(object_names)}")
+            if step.camera and step.camera.view is not None and step.camera.view not in self.views:
+                known = ", ".join(self.views) or "(none: add them under tour.views)"
+                found.append(f"{where} uses unknown view {step.camera.view!r}; views: {known}")
+            if (step.twin or step.actions) and not has_twin:
+                found.append(f"{where} sets twin parameters or actions but the scene has no twin")
+        return found
 
 
 class SceneSpec(_Strict):
@@ -129,10 +255,9 @@ class SceneSpec(_Strict):
             raise ValueError(f"object names must be unique; repeated: {', '.join(duplicates)}")
         if self.twin and self.twin.object not in names:
             raise ValueError(f"twin.object {self.twin.object!r} is not one of the objects {names}")
-        for index, step in enumerate(self.tour.steps if self.tour else []):
-            unknown = sorted(set(step.visible or []) - set(names))
-            if unknown:
-                raise ValueError(f"tour step {index + 1} shows unknown objects {unknown}")
+        problems = self.tour.problems(names, self.twin is not None) if self.tour else []
+        if problems:
+            raise ValueError(problems[0])
         return self
 
 
