@@ -183,7 +183,7 @@ def test_the_session_limit_on_stroke_points() -> None:
 def test_the_author_or_the_host_deletes() -> None:
     store = AnnotationStore()
     mine, theirs = _pin(store, author="m1"), _pin(store, author="m2")
-    _refused("not_allowed", "only its author or the host", store.delete, theirs.id, by="m1", by_host=False)
+    _refused("forbidden", "only its author or the host", store.delete, theirs.id, by="m1", by_host=False)
     assert store.delete(mine.id, by="m1", by_host=False) == mine
     assert store.delete(theirs.id, by="m9", by_host=True) == theirs
     assert store.list() == []
@@ -200,8 +200,8 @@ def test_deleting_an_unknown_annotation_says_so(annotation_id: Any) -> None:
 def test_clear_by_author() -> None:
     store = AnnotationStore()
     a1, b1, a2 = _pin(store, author="a"), _stroke(store, author="b"), _stroke(store, author="a")
-    _refused("not_allowed", "only the host may clear the annotations of 'a'", store.clear, "a", by="b", by_host=False)
-    _refused("not_allowed", "only the host may clear everyone's", store.clear, None, by="b", by_host=False)
+    _refused("forbidden", "only the host may clear the annotations of 'a'", store.clear, "a", by="b", by_host=False)
+    _refused("forbidden", "only the host may clear everyone's", store.clear, None, by="b", by_host=False)
     assert store.clear("a", by="a", by_host=False) == (a1.id, a2.id)
     assert store.list() == [b1]
     assert store.clear("b", by="host", by_host=True) == (b1.id,)

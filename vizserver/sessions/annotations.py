@@ -52,7 +52,7 @@ MAX_AUTHOR_CHARS = 64
 MAX_ANNOTATIONS_JSON_BYTES = 16 << 20
 """An export at every limit is about 6 MB."""
 
-ErrorCode = Literal["bad_annotation", "annotation_limit", "not_allowed", "unknown_annotation"]
+ErrorCode = Literal["bad_annotation", "annotation_limit", "forbidden", "unknown_annotation"]
 Vec3 = tuple[float, float, float]
 
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -136,7 +136,7 @@ class AnnotationStore:
             raise AnnotationError("unknown_annotation", f"annotation {annotation_id!r}: no such annotation")
         if item.author != by and not by_host:
             raise AnnotationError(
-                "not_allowed", f"annotation {annotation_id}: only its author or the host may delete it"
+                "forbidden", f"annotation {annotation_id}: only its author or the host may delete it"
             )
         del self.items[annotation_id]
         return item
@@ -148,7 +148,7 @@ class AnnotationStore:
         """
         if not by_host and (author is None or author != by):
             whose = "everyone's annotations" if author is None else f"the annotations of {author!r}"
-            raise AnnotationError("not_allowed", f"clear: only the host may clear {whose}")
+            raise AnnotationError("forbidden", f"clear: only the host may clear {whose}")
         gone = tuple(i for i, a in self.items.items() if author is None or a.author == author)
         for annotation_id in gone:
             del self.items[annotation_id]

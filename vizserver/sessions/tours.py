@@ -25,7 +25,7 @@ from vizserver.scenefile import CameraSpec, TourSpec, TourStepSpec, TwinValue
 
 TourMode = Literal["off", "guided", "self_paced"]
 TOUR_MODES: tuple[TourMode, ...] = ("off", "guided", "self_paced")
-ErrorCode = Literal["tour_off", "not_allowed", "bad_tour_request"]
+ErrorCode = Literal["tour_off", "forbidden", "bad_request"]
 Vec3 = tuple[float, float, float]
 
 EVERYONE: Literal["everyone"] = "everyone"
@@ -216,7 +216,7 @@ class TourState:
     def goto(self, member: str, index: int, *, driver: bool) -> list[TourEffect]:
         """Step ``index`` (clamped to the tour); unlike next/prev at an end, it re-applies the current step."""
         if isinstance(index, bool) or not isinstance(index, int):
-            raise TourError("bad_tour_request", f"tour: step must be an integer, not {index!r}")
+            raise TourError("bad_request", f"tour: step must be an integer, not {index!r}")
         return self._move(member, lambda _: index, driver=driver, explicit=True)
 
     def _move(self, member: str, target: Callable[[int], int], *, driver: bool, explicit: bool) -> list[TourEffect]:
@@ -224,7 +224,7 @@ class TourState:
             raise TourError("tour_off", "tour: no tour is running (the presenter starts one)")
         if self.mode == "guided":
             if not driver:
-                raise TourError("not_allowed", "tour: the presenter moves a guided tour")
+                raise TourError("forbidden", "tour: the presenter moves a guided tour")
             index = self._clamp(target(self.guided_index))
             if index == self.guided_index and not explicit:
                 return []
@@ -247,11 +247,11 @@ class TourState:
         from ``start`` (default 0). To ``off``: the self-paced steps are dropped.
         """
         if not driver:
-            raise TourError("not_allowed", "tour: the presenter or the host starts, switches and stops the tour")
+            raise TourError("forbidden", "tour: the presenter or the host starts, switches and stops the tour")
         if mode not in TOUR_MODES:
-            raise TourError("bad_tour_request", f"tour: mode must be one of {', '.join(TOUR_MODES)}, not {mode!r}")
+            raise TourError("bad_request", f"tour: mode must be one of {', '.join(TOUR_MODES)}, not {mode!r}")
         if start is not None and (isinstance(start, bool) or not isinstance(start, int)):
-            raise TourError("bad_tour_request", f"tour: start must be an integer, not {start!r}")
+            raise TourError("bad_request", f"tour: start must be an integer, not {start!r}")
         previous = self.mode
         if mode == previous and start is None:
             return []
