@@ -453,6 +453,9 @@ export class App {
       bounds: () => this.#sceneBounds(),
       onSelect: (picked) => this.#surfaceSelected(picked),
       twinPanel: this.twinPanel,
+      timeControls: this.timeControls,
+      fieldPicker: this.fieldPicker,
+      objectList: this.objectList,
     });
     this.handleFit = () => this.#fit();
     this.handleScreenshot = () => this.#screenshot();

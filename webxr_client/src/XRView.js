@@ -3,9 +3,13 @@ import { XRButtons } from './XRButtons.js';
 import { XRGrab } from './XRGrab.js';
 import { XRHitTest } from './XRHitTest.js';
 import { XRMode } from './XRMode.js';
+import { XRFieldSection } from './XRFieldSection.js';
 import { XRPanel } from './XRPanel.js';
 import { XRPointers } from './XRPointers.js';
 import { XRProbeLabel } from './XRProbeLabel.js';
+import { XRTimeSection } from './XRTimeSection.js';
+import { XRToggleSection } from './XRToggleSection.js';
+import { XRTwinSection } from './XRTwinSection.js';
 
 /**
  * The immersive view's parts, wired together: the Enter VR / AR buttons (in the desktop panel),
@@ -18,22 +22,31 @@ export class XRView {
    * @param {import('./Viewer.js').Viewer} viewer
    * @param {import('./Prober.js').Prober} prober
    * @param {HTMLElement} parent where the buttons go
-   * @param {{ views: () => object[], bounds: () => import('three').Box3, onSelect: (picked: object) => void, twinPanel: import('./TwinPanel.js').TwinPanel }} hooks
-   *   `twinPanel`: the desktop twin controls the headset's panel (XRPanel) shows and drives
+   * @param {{ views: () => object[], bounds: () => import('three').Box3, onSelect: (picked: object) => void,
+   *   twinPanel: import('./TwinPanel.js').TwinPanel, timeControls: import('./TimeControls.js').TimeControls,
+   *   fieldPicker: import('./FieldPicker.js').FieldPicker, objectList: import('./ObjectList.js').ObjectList }} hooks
+   *   the desktop controls the headset's panels (XRPanel) show and drive: the twin's on the left of the
+   *   model, playback, field and colour map (and `addPanelToggle` switches) on the right
    */
-  constructor(viewer, prober, parent, { views, bounds, onSelect, twinPanel }) {
+  constructor(viewer, prober, parent, { views, bounds, onSelect, twinPanel, timeControls, fieldPicker, objectList }) {
     this.viewer = viewer;
     this.mode = new XRMode(viewer, { bounds, onChange: () => this.#changed() });
     this.pointers = new XRPointers(viewer, views, {
       onSelect,
       onToggleSize: () => this.mode.toggleSize(),
-      stopAt: (index) => this.panel.distance(index),
+      stopAt: (index) => this.#panelDistance(index),
       canSelect: (index) => !this.hitTest.placing && !this.grab.dragged(index),
     });
     this.grab = new XRGrab(viewer, { hovering: (index) => this.pointers.pointers[index].hover !== null });
     this.hitTest = new XRHitTest(viewer, { bounds, onPlaced: () => this.grab.release() });
-    const sphere = new THREE.Sphere();
-    this.panel = new XRPanel(viewer, twinPanel, this.mode, () => bounds().getBoundingSphere(sphere));
+    const sceneSphere = new THREE.Sphere();
+    const sphere = () => bounds().getBoundingSphere(sceneSphere);
+    const nearest = (index) => this.#panelDistance(index);
+    const twin = [new XRTwinSection(twinPanel)];
+    this.panel = new XRPanel(viewer, this.mode, { name: 'xr-twin-panel', side: -1, sections: twin, sphere, nearest });
+    this.toggles = new XRToggleSection();
+    const scene = [new XRTimeSection(timeControls), new XRFieldSection(fieldPicker, objectList), this.toggles];
+    this.scenePanel = new XRPanel(viewer, this.mode, { name: 'xr-scene-panel', side: 1, sections: scene, sphere, nearest });
     this.label = new XRProbeLabel(viewer, prober);
     this.buttons = new XRButtons(parent, {
       onEnter: (mode) => this.#enter(mode),
@@ -43,7 +56,8 @@ export class XRView {
     this.buttons.check();
     viewer.xrFrame = () => {
       this.mode.frame();
-      this.panel.update(); // before the rays: a ray that meets the panel stops there
+      this.panel.update(); // before the rays: a ray that meets a panel stops there
+      this.scenePanel.update();
       this.hitTest.update();
       this.grab.update();
       this.pointers.update();
@@ -55,7 +69,16 @@ export class XRView {
   place() {
     this.mode.place();
     this.panel.sceneChanged();
+    this.scenePanel.sceneChanged();
     this.grab.restart();
+  }
+
+  /**
+   * Put an on/off switch on the headset's scene panel: `{name, label, value: () => boolean, toggle:
+   * () => void, enabled?: () => boolean}`. Returns a function that takes it off again.
+   */
+  addPanelToggle(toggle) {
+    return this.toggles.add(toggle);
   }
 
   /** For `App.state()`: why each mode is unavailable (null: available) and what the headset shows. */
@@ -73,6 +96,7 @@ export class XRView {
       selects: this.pointers.selects,
       probe: this.label.sprite.visible ? this.label.text : null,
       panel: this.panel.state(),
+      scenePanel: this.scenePanel.state(),
       position: this.viewer.content.position.toArray(),
       grab: { holding: this.grab.holding(), grabs: this.grab.grabs },
       hitTest: this.hitTest.state(),
@@ -86,6 +110,7 @@ export class XRView {
     this.grab.dispose();
     this.hitTest.dispose();
     this.panel.dispose();
+    this.scenePanel.dispose();
     this.label.dispose();
     this.buttons.dispose();
   }
@@ -97,6 +122,11 @@ export class XRView {
     } catch (error) {
       this.buttons.showError(`Could not start ${mode === 'immersive-ar' ? 'AR' : 'VR'}: ${error.message}`);
     }
+  }
+
+  /** Distance (m) along controller `index`'s ray to the nearest panel (Infinity: it meets none). */
+  #panelDistance(index) {
+    return Math.min(this.panel.distance(index), this.scenePanel.distance(index));
   }
 
   #changed() {
