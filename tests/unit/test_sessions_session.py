@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from itertools import count
-
 import pytest
+from fixtures.sessions import hello, make_registry, series_object, static_object
 
 from vizserver.config import RESUME_WINDOW_S
 from vizserver.errors import LimitExceededError
-from vizserver.protocol.messages import Hello, Ping, PlaybackRequest, Resume, Subscribe, UploadStatus
-from vizserver.scenes.objects import BuiltScene, FieldDescription, SeriesSource, StreamObject
+from vizserver.protocol.messages import Ping, PlaybackRequest, Subscribe, UploadStatus
+from vizserver.scenes.objects import BuiltScene
 from vizserver.server import settings
 from vizserver.sessions import registry as registry_module
-from vizserver.sessions.registry import SessionRegistry
 from vizserver.sessions.session import (
     Accepted,
     AddObjects,
@@ -29,44 +26,6 @@ from vizserver.sessions.session import (
 from vizserver.transports.bad_messages import BadMessageWindow
 
 
-def field(i: int, name: str, streamed: bool) -> FieldDescription:
-    return FieldDescription(i, name, "", 1, (0.0, 1.0), (0.0, 1.0), "viridis", False, streamed)
-
-
-def series_object(object_id: int = 0, steps: int = 5) -> StreamObject:
-    return StreamObject(
-        id=object_id,
-        name="wave",
-        asset="a" * 64,
-        lods=(),
-        vertices=10,
-        triangles=8,
-        visible=True,
-        color="#ffffff",
-        opacity=1.0,
-        transform=(1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0),
-        fields=(field(0, "static", False), field(1, "pressure", True), field(2, "temperature", True)),
-        active_field=1,
-        times=tuple(0.5 * i for i in range(steps)),
-        time_unit="ms",
-        series=SeriesSource("/data/series.pvd", 0, "b" * 64, False),
-    )
-
-
-def static_object(object_id: int = 0) -> StreamObject:
-    obj = series_object(object_id)
-    return replace(obj, name="box", fields=(field(0, "static", False),), active_field=0, times=None, series=None)
-
-
-def make_registry() -> SessionRegistry:
-    numbers, codes = count(), iter(["ABCDEF", "ABCDEF", "GHJKLM", "NPQRST"])  # a clash is drawn again
-    return SessionRegistry(new_secret=lambda n: f"secret{next(numbers)}", new_code=lambda: next(codes))
-
-
-def hello(resume: str | None = None) -> Hello:
-    return Hello(protocol=1, client="unit", resume=Resume(client_id=resume) if resume else None)
-
-
 def test_connect_needs_a_known_token_and_sends_welcome_scene_playback() -> None:
     reg = make_registry()
     created = reg.create(BuiltScene("t", (series_object(),)), now=0.0)
@@ -80,9 +39,9 @@ def test_connect_needs_a_known_token_and_sends_welcome_scene_playback() -> None:
     assert session.streams() == {(0, 1): ["c1"]}  # the active streamed field by default
 
 
-def test_playback_from_anyone_is_shared_and_broadcast() -> None:
+def test_playback_from_a_participant_of_an_open_session_is_shared_and_broadcast() -> None:
     reg = make_registry()
-    created = reg.create(BuiltScene("t", (series_object(),)), now=0.0)
+    created = reg.create(BuiltScene("t", (series_object(),)), now=0.0, open_to_all=True)
     session = created.session
     member = reg.join(session, "Ana", 0.0)
     session.apply(Connect("host", created.host.token, hello()), 0.0)

@@ -67,6 +67,8 @@ class ErrorCode(StrEnum):
     UNEXPECTED_BINARY = "unexpected_binary"
     BAD_FRAME = "bad_frame"
     MISSING_BASE = "missing_base"
+    FORBIDDEN = "forbidden"
+    BAD_REQUEST = "bad_request"
 
 
 class CloseCode(IntEnum):
@@ -76,7 +78,10 @@ class CloseCode(IntEnum):
     UNSUPPORTED_PROTOCOL = 4002
     TOO_MANY_BAD_MESSAGES = 4003
     UNKNOWN_SESSION = 4004
+    SESSION_FULL = 4005
     TOO_SLOW = 4008
+    SESSION_ENDED = 4010
+    REMOVED = 4011
     GOING_AWAY = 1001
 
 
@@ -186,9 +191,65 @@ class TwinControl(_ClientMessage):
 
 
 TwinRequest = TwinParams | TwinAction | TwinControl
-ClientMsg = Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping | TwinParams | TwinAction | TwinControl
+
+# --- members and roles (docs/protocol.md "Roles") ---
+
+RoleName = Literal["host", "presenter", "participant", "observer"]
+MemberId = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+class SetRole(_ClientMessage):
+    """Host: give ``member`` a role; ``presenter`` hands the presenter role over (one presenter at a time)."""
+
+    type: Literal["set_role"] = "set_role"
+    member: MemberId
+    role: Literal["presenter", "participant", "observer"]
+
+
+class ReturnPresenter(_ClientMessage):
+    """Host (take it back) or presenter (hand it back): the presenter role returns to the host."""
+
+    type: Literal["return_presenter"] = "return_presenter"
+
+
+class RemoveMember(_ClientMessage):
+    type: Literal["remove_member"] = "remove_member"
+    member: MemberId
+
+
+class AllowSteering(_ClientMessage):
+    """Host: participants may (``true``) or may not (``false``) steer the twin."""
+
+    type: Literal["allow_steering"] = "allow_steering"
+    allowed: bool
+
+
+class EndSession(_ClientMessage):
+    type: Literal["end_session"] = "end_session"
+
+
+class RaiseHand(_ClientMessage):
+    type: Literal["raise_hand"] = "raise_hand"
+
+
+class LowerHand(_ClientMessage):
+    """Lower ``member``'s hand (host, presenter), or one's own (no ``member``)."""
+
+    type: Literal["lower_hand"] = "lower_hand"
+    member: MemberId | None = Field(default=None, exclude_if=_omit_none)
+
+
+MemberRequest = SetRole | ReturnPresenter | RemoveMember | AllowSteering | EndSession | RaiseHand | LowerHand
+
+ClientMsg = (
+    Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping | TwinParams | TwinAction | TwinControl
+    | SetRole | ReturnPresenter | RemoveMember | AllowSteering | EndSession | RaiseHand | LowerHand
+)
 ClientMessage = Annotated[ClientMsg, Field(discriminator="type")]
-CLIENT_TYPES = ("hello", "subscribe", "playback", "keyframe", "ping", "twin_params", "twin_action", "twin_control")
+CLIENT_TYPES = (
+    "hello", "subscribe", "playback", "keyframe", "ping", "twin_params", "twin_action", "twin_control",
+    "set_role", "return_presenter", "remove_member", "allow_steering", "end_session", "raise_hand", "lower_hand",
+)
 
 # --- server -> client ---
 
@@ -206,6 +267,8 @@ class Welcome(_Message):
     role: Name
     server: Name
     limits: ServerLimits = ServerLimits()
+    member: Name | None = Field(default=None, exclude_if=_omit_none)
+    """This client's member id (as in ``members``); a member's connections share it."""
 
 
 class FieldInfo(_Message):
@@ -364,7 +427,43 @@ class TwinApplied(_Message):
     time: Finite
 
 
-ServerMsg = Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong | TwinStatus | TwinApplied
+MAX_MEMBERS_LISTED = 1024
+"""Most members in one ``members`` message (a session remembers at most ``MAX_TOKENS_PER_SESSION``)."""
+
+
+class MemberInfo(_Message):
+    id: Name
+    name: Name
+    color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+    role: RoleName
+    hand_raised: bool
+    connected: bool
+
+
+class MembersMessage(_Message):
+    """Everyone who has connected to the session; sent to all on every join, leave and change."""
+
+    type: Literal["members"] = "members"
+    members: Annotated[list[MemberInfo], Field(max_length=MAX_MEMBERS_LISTED)]
+    hands: Annotated[list[Name], Field(max_length=MAX_MEMBERS_LISTED)]
+    """Ids of the members whose hand is raised, first raised first."""
+    steering: bool
+    """Participants may steer the twin."""
+    open: bool
+    """Participants have the presenter's rights (the server's default session)."""
+
+
+class SessionEnded(_Message):
+    """Sent to everyone just before the server closes every connection with 4010."""
+
+    type: Literal["session_ended"] = "session_ended"
+    reason: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
+
+ServerMsg = (
+    Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong | TwinStatus | TwinApplied
+    | MembersMessage | SessionEnded
+)
 ServerMessage = Annotated[ServerMsg, Field(discriminator="type")]
 
 _CLIENT: TypeAdapter[ClientMsg] = TypeAdapter(ClientMessage)

@@ -78,7 +78,7 @@ class ServerRuntime:
 
     async def start(self) -> None:
         scene = await self.scene(self.settings.scene)
-        created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene)
+        created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene, open_to_all=True)
         self.default_session_id = created.session.id
         if created.session.id in self.remote_twins:  # only the operator can know this session's host token
             base = self.settings.url.replace("http", "ws", 1) if self.settings.port else "ws://HOST:PORT"
@@ -111,14 +111,17 @@ class ServerRuntime:
             return build.scene
 
     def create_session(
-        self, scene: BuiltScene, twin: TwinSpec | None = None, scene_path: Path | None = None
+        self, scene: BuiltScene, twin: TwinSpec | None = None, scene_path: Path | None = None, open_to_all: bool = False
     ) -> Created:
-        """A new session on ``scene``; with ``twin``, its own live twin starts in the background."""
+        """A new session on ``scene``; with ``twin``, its own live twin starts in the background.
+
+        ``open_to_all``: participants have the presenter's rights (the default session, docs/protocol.md "Roles").
+        """
         now = time.monotonic()
         for gone in self.registry.prune(now, keep=self.default_session_id):
             hub = self.hubs.pop(gone)
             self.spawn(hub.stop())
-        created = self.registry.create(scene, now)
+        created = self.registry.create(scene, now, open_to_all)
         hub = SessionHub(created.session, self.loader, self.counters)
         hub.start()
         self.hubs[created.session.id] = hub

@@ -1,9 +1,13 @@
-"""Session routes: create, join, the default session, and the WebSocket each client streams over."""
+"""Session routes: create, join, invite, the default session, and the WebSocket each client streams over.
+
+Joins are rate-limited per session and per client address (429 with the reason); an invite is a
+token of a chosen role that only the session's host may ask for.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket
@@ -13,6 +17,7 @@ from vizserver.errors import LimitExceededError, VizServerError
 from vizserver.scenes.listing import find_scene
 from vizserver.server.runtime import ServerRuntime, runtime_of
 from vizserver.sessions.registry import MAX_MEMBER_NAME_CHARS
+from vizserver.sessions.roles import Role
 from vizserver.sessions.session import Member, Session
 from vizserver.transports.websocket import serve_websocket
 
@@ -31,6 +36,14 @@ class JoinSession(BaseModel):
     code: str | None = Field(default=None, max_length=16, description="Same as join_code")
 
 
+class Invite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["participant", "observer"] = Field(
+        default="participant", description="The presenter role is handed over in the session (set_role)"
+    )
+    name: str | None = Field(default=None, max_length=MAX_MEMBER_NAME_CHARS)
+
+
 def _page_url(request: Request, session: Session, token: str) -> str:
     return f"{request.base_url}?{urlencode({'session': session.id, 'token': token})}"
 
@@ -41,6 +54,8 @@ def _member_answer(request: Request, session: Session, member: Member) -> dict[s
         "token": member.token,
         "role": member.role,
         "name": member.name,
+        "member": member.id,
+        "color": member.color,
         "url": _page_url(request, session, member.token),
         "websocket": f"/ws/{session.id}?{urlencode({'token': member.token})}",
     }
@@ -83,8 +98,29 @@ async def join_session(request: Request, session_id: str, body: JoinSession | No
         session = runtime.registry.find(code, now)
     if session is None:
         raise HTTPException(404, "no such session, or the join code has expired")
-    member = runtime.registry.join(session, (body.name if body else None) or "participant", now)
+    member = _join(request, session, (body.name if body else None) or "participant", now)
     return _member_answer(request, session, member)
+
+
+@router.post("/api/sessions/{session_id}/invite")
+async def invite(
+    request: Request,
+    session_id: str,
+    body: Invite | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """A token (and page link) of ``role`` for one more person; the host's token only (``?token=`` or Bearer)."""
+    runtime = runtime_of(request)
+    session = runtime.registry.get(session_id)
+    if session is None:
+        raise HTTPException(404, "no such session")
+    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
+    member = session.member(token or bearer)
+    if member is None or member.role != "host":
+        raise HTTPException(403, "only the session's host may invite (give the host token)")
+    wanted = body or Invite()
+    invited = _join(request, session, wanted.name or wanted.role, time.monotonic(), wanted.role)
+    return _member_answer(request, session, invited)
 
 
 @router.get("/api/sessions/default")
@@ -92,8 +128,16 @@ async def default_session(request: Request) -> dict[str, Any]:
     """A new participant token for the session the server opened on its scene at start."""
     runtime = runtime_of(request)
     session = _default(runtime)
-    member = runtime.registry.join(session, "participant", time.monotonic())
+    member = _join(request, session, "participant", time.monotonic())
     return _member_answer(request, session, member)
+
+
+def _join(request: Request, session: Session, name: str, now: float, role: Role = "participant") -> Member:
+    address = request.client.host if request.client is not None else None
+    try:
+        return runtime_of(request).registry.join(session, name, now, role, address)
+    except LimitExceededError as exc:
+        raise HTTPException(429, str(exc)) from exc
 
 
 def _default(runtime: ServerRuntime) -> Session:

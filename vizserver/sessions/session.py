@@ -1,12 +1,15 @@
 """One session as a pure state machine: ``Session.apply(event, now) -> effects`` (DESIGN.md 4.6).
 
 A session shows one scene (objects with a revision number) to its members. A member holds a token
-(role ``host`` or ``participant``); each WebSocket connection of a member is a client with its own
+of one role (``sessions/roles.py``); each WebSocket connection of a member is a client with its own
 id and subscriptions. The transport turns socket traffic into events and carries out the effects
-(send a message, broadcast, ask for a keyframe, refuse); nothing here touches a socket or a clock.
+(send a message, broadcast, ask for a keyframe, close a connection, refuse); nothing here touches a
+socket or a clock.
 
-Roles stay simple for now: everyone may change the shared playback; the host's token is the one
-returned when the session is created.
+Every client message is checked against the permission table before anything else: a refused one
+is answered with ``error {code: "forbidden"}`` to its sender alone and reported as :class:`Denied`
+(for the log). The host's requests (roles, removal, steering, ending) and the hand queue change the
+:class:`Roster`; everyone then gets a fresh ``members``.
 """
 
 from __future__ import annotations
@@ -14,137 +17,84 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from vizserver import __version__
 from vizserver.config import RESUME_WINDOW_S
-from vizserver.protocol.messages import ErrorMessage as ErrorMsg
 from vizserver.protocol.messages import (
+    AllowSteering,
+    CloseCode,
+    EndSession,
+    ErrorCode,
     FieldInfo,
     Hello,
     KeyframeRequest,
+    MemberInfo,
+    MemberRequest,
+    MembersMessage,
     Ping,
     PlaybackRequest,
     PlaybackState,
     Pong,
+    RaiseHand,
+    RemoveMember,
+    ReturnPresenter,
     SceneMessage,
     SceneObjectInfo,
+    SessionEnded,
+    SetRole,
     Subscribe,
     TimeInfo,
-    TwinApplied,
-    TwinStatus,
-    UploadStatus,
+    TwinAction,
+    TwinControl,
+    TwinParams,
     Welcome,
 )
+from vizserver.protocol.messages import ErrorMessage as ErrorMsg
 from vizserver.scenes.objects import BuiltScene, StreamObject
 from vizserver.server.settings import MAX_CLIENTS_PER_SESSION, MAX_TOKENS_PER_SESSION
+from vizserver.sessions.events import (
+    Accepted,
+    AddObjects,
+    Broadcast,
+    Close,
+    Connect,
+    Delegate,
+    Denied,
+    Disconnect,
+    Effect,
+    Ended,
+    Event,
+    Keyframe,
+    Received,
+    Refused,
+    Send,
+    ServerMsg,
+    StreamsChanged,
+    UploadProgress,
+)
+from vizserver.sessions.members import Member, Roster, RosterError
 from vizserver.sessions.playback import Playback
+from vizserver.sessions.roles import DRIVERS, Policy, Role, permits, refusal
 
-Role = Literal["host", "participant"]
+__all__ = [  # the events and effects are re-exported: callers speak to a session through this module
+    "Accepted", "AddObjects", "Broadcast", "Close", "Connect", "Delegate", "Denied", "Disconnect", "Effect", "Ended",
+    "Event", "Keyframe", "Member", "Received", "Refused", "Role", "Send", "ServerMsg", "Session", "StreamsChanged",
+    "UploadProgress",
+]
 
 DEFAULT_PLAYBACK_FPS = 10.0
 """Time steps per second at speed 1 when a scene does not say otherwise."""
 
-CLOSE_SESSION_FULL = 4005
+CLOSE_SESSION_FULL = int(CloseCode.SESSION_FULL)
 """Close code for a connection to a session that already has ``MAX_CLIENTS_PER_SESSION`` clients."""
 
-CLOSE_UNKNOWN_SESSION = 4004
+CLOSE_UNKNOWN_SESSION = int(CloseCode.UNKNOWN_SESSION)
 
-ServerMsg = Welcome | SceneMessage | ErrorMsg | Pong | UploadStatus | TwinStatus | TwinApplied
-"""What effects carry (the ``playback`` state is built by :meth:`Session.playback_state`)."""
+DENIAL_QUIET_S = 1.0
+"""A client refused the same message type again within this long gets no second error (nor log line)."""
 
-
-# --- events ---
-
-
-@dataclass(frozen=True, slots=True)
-class Connect:
-    """A connection said ``hello`` with ``token``; ``client_id`` is the id to give it unless it resumes."""
-
-    client_id: str
-    token: str
-    hello: Hello
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    client_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A decoded control message from a connected client (not ``hello``)."""
-
-    client_id: str
-    message: Subscribe | PlaybackRequest | KeyframeRequest | Ping | Hello
-
-
-@dataclass(frozen=True, slots=True)
-class AddObjects:
-    """Objects (from an upload) join the scene; their ids are reassigned after the existing ones."""
-
-    objects: tuple[StreamObject, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UploadProgress:
-    status: UploadStatus
-
-
-Event = Connect | Disconnect | Received | AddObjects | UploadProgress
-
-# --- effects ---
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The connection is client ``client_id`` (a new id, or the one it resumed)."""
-
-    client_id: str
-    role: Role
-    resumed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    client_id: str
-    message: ServerMsg | None
-    """``None``: the current playback state (built at send time)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    message: ServerMsg | None
-    """``None``: the current playback state."""
-
-
-@dataclass(frozen=True, slots=True)
-class Keyframe:
-    client_id: str
-    key: tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamsChanged:
-    """Playback or subscriptions changed: the streamer re-evaluates what to encode and send."""
-
-
-Effect = Accepted | Refused | Send | Broadcast | Keyframe | StreamsChanged
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    token: str
-    role: Role
-    name: str
-    created: float
-
+REMOVED_REASON = "removed from the session by the host"
+ENDED_REASON = "the host ended the session"
 
 @dataclass(slots=True)
 class ClientState:
@@ -154,6 +104,8 @@ class ClientState:
     subscriptions: dict[int, int | None]
     connected: bool = True
     left_at: float = math.inf
+    denied_at: dict[str, float] = field(default_factory=dict)
+    """When each message type was last refused (errors about a flood are said once a ``DENIAL_QUIET_S``)."""
 
 
 @dataclass(slots=True)
@@ -167,10 +119,15 @@ class Session:
     objects: tuple[StreamObject, ...]
     playback: Playback
     revision: int = 0
-    members: dict[str, Member] = field(default_factory=dict)
+    roster: Roster = field(default_factory=Roster)
     clients: dict[str, ClientState] = field(default_factory=dict)
     live_objects: frozenset[int] = frozenset()
     """Objects whose streamed fields come from a live twin (frames pushed as it computes), not a series."""
+    open: bool = False
+    """Participants have the presenter's rights (the server's default session, which has no host present)."""
+    steering_allowed: bool = False
+    """The host lets participants steer the twin."""
+    ended: bool = False
 
     @classmethod
     def of_scene(cls, session_id: str, join_code: str, scene: BuiltScene, now: float) -> Session:
@@ -180,17 +137,16 @@ class Session:
 
     def add_member(self, token: str, role: Role, name: str, now: float) -> Member:
         """Remember a token; past ``MAX_TOKENS_PER_SESSION`` the oldest token with no connection is forgotten."""
-        if len(self.members) >= MAX_TOKENS_PER_SESSION:
-            connected = {c.token for c in self.clients.values() if c.connected}
-            idle = [m for m in self.members.values() if m.token not in connected and m.role != "host"]
-            if idle:
-                del self.members[min(idle, key=lambda m: m.created).token]
-        member = Member(token, role, name, now)
-        self.members[token] = member
-        return member
+        busy = {c.token for c in self.clients.values() if c.connected}
+        return self.roster.add(token, role, name, now, MAX_TOKENS_PER_SESSION, busy)
 
     def member(self, token: str | None) -> Member | None:
-        return self.members.get(token) if token else None
+        """The member holding ``token``; ``None`` for a token this session never gave, or revoked."""
+        return self.roster.by_token(token)
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(open=self.open, steering=self.steering_allowed)
 
     def idle_since(self) -> float | None:
         """When the last client left (or the session was created); ``None`` while someone is connected."""
@@ -201,6 +157,24 @@ class Session:
     @property
     def connected(self) -> list[ClientState]:
         return [c for c in self.clients.values() if c.connected]
+
+    def members_message(self) -> MembersMessage:
+        """Every member with a connection (or one that may still resume), in the order they joined."""
+        present: dict[str, bool] = {}
+        for client in self.clients.values():
+            present[client.token] = present.get(client.token, False) or client.connected
+        listed = [m for m in self.roster if m.token in present]
+        ids = {m.id for m in listed}
+        return MembersMessage(
+            members=[
+                MemberInfo(id=m.id, name=m.name, color=m.color, role=m.role,
+                           hand_raised=m.id in self.roster.hands, connected=present[m.token])
+                for m in listed
+            ],
+            hands=[h for h in self.roster.hands if h in ids],
+            steering=self.open or self.steering_allowed,
+            open=self.open,
+        )
 
     # --- the state machine ---
 
@@ -229,12 +203,14 @@ class Session:
         else:
             client = ClientState(event.client_id, member.token, event.hello.client, self._default_subscriptions())
             self.clients[client.client_id] = client
-        welcome = Welcome(client_id=client.client_id, session_id=self.id, role=member.role, server=__version__)
+        welcome = Welcome(client_id=client.client_id, session_id=self.id, role=member.role, server=__version__,
+                          member=member.id)
         return [
             Accepted(client.client_id, member.role, resumed is not None),
             Send(client.client_id, welcome),
             Send(client.client_id, self.scene_message()),
             Send(client.client_id, None),
+            Broadcast(self.members_message()),
             StreamsChanged(),
         ]
 
@@ -256,13 +232,34 @@ class Session:
         if client is None or not client.connected:
             return []
         client.connected, client.left_at = False, now
-        return [StreamsChanged()]
+        still_here = any(c.connected and c.token == client.token for c in self.clients.values())
+        return [StreamsChanged()] if still_here else [Broadcast(self.members_message()), StreamsChanged()]
+
+    def check(self, client_id: str, message_type: str, now: float) -> list[Effect] | None:
+        """``None`` when this client's role may send ``message_type`` now; else the refusal's effects
+        (none at all for a repeat within ``DENIAL_QUIET_S``: a refused flood is said once a second)."""
+        client = self.clients.get(client_id)
+        member = self.member(client.token) if client is not None and client.connected else None
+        if client is None or member is None:
+            return []  # gone or removed: its last messages are dropped
+        if permits(member.role, message_type, self.policy):
+            return None
+        if now - client.denied_at.get(message_type, -math.inf) < DENIAL_QUIET_S:
+            return []
+        client.denied_at[message_type] = now
+        reason = refusal(member.role, message_type)
+        return [Send(client_id, _error(ErrorCode.FORBIDDEN, reason)), Denied(client_id, member.id, member.role, reason)]
 
     def _received(self, event: Received, now: float) -> list[Effect]:
-        client = self.clients.get(event.client_id)
-        if client is None or not client.connected:
-            return []
         msg = event.message
+        refused = self.check(event.client_id, msg.type, now)
+        if refused is not None:
+            if refused and isinstance(msg, TwinParams | TwinAction | TwinControl):
+                first = refused[0]
+                assert isinstance(first, Send) and isinstance(first.message, ErrorMsg)
+                refused[0] = Send(first.client_id, first.message.model_copy(update={"seq": msg.seq}))
+            return refused
+        client = self.clients[event.client_id]
         if isinstance(msg, Ping):
             return [Send(client.client_id, Pong(t=msg.t))]
         if isinstance(msg, PlaybackRequest):
@@ -279,7 +276,64 @@ class Session:
             if problem:
                 return [Send(client.client_id, _bad(f"keyframe: {problem}"))]
             return [Keyframe(client.client_id, (msg.object, msg.field)), StreamsChanged()]
-        return [Send(client.client_id, _bad("hello: already connected; 'hello' is only the first message"))]
+        if isinstance(msg, Hello):
+            return [Send(client.client_id, _bad("hello: already connected; 'hello' is only the first message"))]
+        if isinstance(msg, MemberRequest):
+            try:
+                return self._member_request(client, msg)
+            except RosterError as exc:
+                return [Send(client.client_id, _error(ErrorCode.BAD_REQUEST, f"{msg.type}: {exc}"))]
+        return [Delegate(client.client_id, msg)]
+
+    def _member_request(self, client: ClientState, msg: MemberRequest) -> list[Effect]:
+        """A request the permission table let through; :class:`RosterError` when it names no one it could."""
+        sender = self.member(client.token)
+        assert sender is not None  # checked with the permission
+        changed = True
+        effects: list[Effect] = []
+        if isinstance(msg, SetRole):
+            self.roster.set_role(msg.member, msg.role)
+        elif isinstance(msg, ReturnPresenter):
+            if self.roster.return_presenter() is None:
+                raise RosterError("nobody holds the presenter role")
+        elif isinstance(msg, RemoveMember):
+            effects = self._remove(self.roster.remove(msg.member))
+        elif isinstance(msg, AllowSteering):
+            changed, self.steering_allowed = self.steering_allowed != msg.allowed, msg.allowed
+        elif isinstance(msg, EndSession):
+            return self._end()
+        elif isinstance(msg, RaiseHand):
+            changed = self.roster.raise_hand(sender.id)
+        else:
+            target = msg.member or sender.id
+            if target != sender.id and sender.role not in DRIVERS:
+                reason = "lower_hand: a participant lowers only its own hand"
+                return [Send(client.client_id, _error(ErrorCode.FORBIDDEN, reason)),
+                        Denied(client.client_id, sender.id, sender.role, reason)]
+            self.roster.by_id(target)
+            changed = self.roster.lower_hand(target)
+        return [*effects, Broadcast(self.members_message())] if changed else effects
+
+    def _remove(self, member: Member) -> list[Effect]:
+        """Close the removed member's connections; its token is already forgotten (revoked)."""
+        theirs = [c for c in self.clients.values() if c.token == member.token]
+        for c in theirs:
+            del self.clients[c.client_id]
+        code = int(CloseCode.REMOVED)
+        return [*(Close(c.client_id, code, REMOVED_REASON) for c in theirs if c.connected), StreamsChanged()]
+
+    def _end(self) -> list[Effect]:
+        if self.open:
+            raise RosterError("the server's default session is open to all and cannot be ended")
+        connected = self.connected
+        self.ended = True
+        self.roster.revoke_all()
+        self.clients.clear()
+        return [
+            Broadcast(SessionEnded(reason=ENDED_REASON)),
+            *(Close(c.client_id, int(CloseCode.SESSION_ENDED), ENDED_REASON) for c in connected),
+            Ended(),
+        ]
 
     def _check_field(self, object_id: int, field_id: int | None) -> str | None:
         if object_id >= len(self.objects):
@@ -344,7 +398,11 @@ class Session:
 
 
 def _bad(message: str) -> ErrorMsg:
-    return ErrorMsg(code="bad_message", message=message)
+    return _error(ErrorCode.BAD_MESSAGE, message)
+
+
+def _error(code: ErrorCode, message: str) -> ErrorMsg:
+    return ErrorMsg(code=str(code), message=message)
 
 
 def _steps(objects: Iterable[StreamObject]) -> int:

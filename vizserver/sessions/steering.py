@@ -30,6 +30,7 @@ from vizserver.protocol.messages import (
     TwinStateName,
     TwinStatus,
 )
+from vizserver.sessions.ratelimit import RateLimiter
 from vizserver.twins.base import ParameterError, ParamValue, Schema
 
 STEERING_RATE_PER_S = 20.0
@@ -72,13 +73,6 @@ class TwinOutput:
 
 
 @dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    stamp: float
-    warned_at: float = -math.inf
-
-
-@dataclass(slots=True)
 class Steering:
     """The steering state of one session's twin, drawn on scene object ``object_id``."""
 
@@ -96,7 +90,8 @@ class Steering:
     step_ms: float = 0.0
     _next_tag: int = 1
     _tags: OrderedDict[int, tuple[str, int]] = field(default_factory=OrderedDict)
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _limiter: RateLimiter = field(default_factory=lambda: RateLimiter(STEERING_RATE_PER_S, STEERING_BURST))
+    _warned_at: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.params:
@@ -106,11 +101,10 @@ class Steering:
 
     def request(self, client_id: str, msg: TwinRequest, now: float) -> Forward | Refuse | None:
         """A client's request as a runner command, or the error for that client (``None``: dropped quietly)."""
-        if not self._take_token(client_id, now):
-            bucket = self._buckets[client_id]
-            if now - bucket.warned_at < 1.0:
+        if not self._limiter.take(client_id, now):
+            if now - self._warned_at.get(client_id, -math.inf) < 1.0:
                 return None  # one rate_limited error a second is enough to say it
-            bucket.warned_at = now
+            self._warned_at[client_id] = now
             why = f"too many twin changes (over {STEERING_RATE_PER_S:g} a second); dropped"
             return Refuse(_error(SteeringErrorCode.RATE_LIMITED, why, msg.seq))
         if self.state == "failed":
@@ -141,17 +135,6 @@ class Steering:
             self.state = "running" if msg.playing else "paused"
         return Forward("control", 0, playing=msg.playing, speed=msg.speed)  # no frame computes "with" a pause
 
-    def _take_token(self, client_id: str, now: float) -> bool:
-        bucket = self._buckets.get(client_id)
-        if bucket is None:
-            bucket = self._buckets[client_id] = _Bucket(float(STEERING_BURST), now)
-        bucket.tokens = min(float(STEERING_BURST), bucket.tokens + (now - bucket.stamp) * STEERING_RATE_PER_S)
-        bucket.stamp = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
-
     def _tag(self, client_id: str, seq: int) -> int:
         tag = self._next_tag
         self._next_tag += 1
@@ -161,7 +144,8 @@ class Steering:
         return tag
 
     def forget_client(self, client_id: str) -> None:
-        self._buckets.pop(client_id, None)
+        self._limiter.forget(client_id)
+        self._warned_at.pop(client_id, None)
 
     # --- what the runner reports ---
 
