@@ -186,7 +186,11 @@ class SessionHub:
 
     def receive_presence(self, client_id: str, data: bytes) -> None:
         """A client's binary presence message: checked (ProtocolError ``bad_frame``), then kept for the relay
-        (dropped over the rate limit)."""
+        (dropped over the rate limit). An observer's is refused (``forbidden``, said once a second)."""
+        refused = self.session.check(client_id, "presence", self._clock())
+        if refused is not None:
+            self._dispatch(refused)
+            return
         body = check_pose_message(data)
         self.presence.update(client_id, body, self._clock())
 
