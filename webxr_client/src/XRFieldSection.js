@@ -42,7 +42,7 @@ export class XRFieldSection {
   text(key) {
     if (key === 'title') {
       const name = this.#selectedRow()?.dataset.objectName;
-      return { text: name && this.options.objects.length <= 1 ? `Field · ${name}` : 'Field', tone: 'title' };
+      return { text: name && this.options.objects.length <= 1 ? `Colour by field · ${name}` : 'Colour by field', tone: 'title' };
     }
     return { text: HEADINGS[key], tone: 'dim' };
   }

@@ -53,7 +53,7 @@ export function layoutPanel(sections) {
       } else if (row.type === 'slider') {
         const trackX = PAD_PX + TRACK_H / 2;
         controls.push({ ...row.control, section: id, kind: 'slider', x: PAD_PX, y, w: inner, h: SLIDER_H, trackX, trackW: inner - TRACK_H });
-        y += SLIDER_H;
+        y += SLIDER_H + ROW_GAP;
       } else {
         const columns = row.columns ?? row.controls.length;
         const w = (inner - (columns - 1) * PAD_PX) / columns;
