@@ -312,7 +312,11 @@ class Session:
                         Denied(client.client_id, sender.id, sender.role, reason)]
             self.roster.by_id(target)
             changed = self.roster.lower_hand(target)
-        return [*effects, Broadcast(self.members_message())] if changed else effects
+        if not changed:
+            return effects
+        for c in self.clients.values():
+            c.denied_at.clear()  # roles or the policy changed: a refusal is news again
+        return [*effects, Broadcast(self.members_message())]
 
     def _remove(self, member: Member) -> list[Effect]:
         """Close the removed member's connections; its token is already forgotten (revoked)."""
