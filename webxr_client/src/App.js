@@ -437,7 +437,11 @@ export class App {
     this.timeSection = time.parentElement;
     this.timeControls = new TimeControls(time, (request) => this.connection?.send({ type: 'playback', ...request }));
     const clip = this.panel.section('Clipping plane', 'clip-section');
-    this.clip = new ClipPlane(clip, () => this.viewer.setClipping(this.clip.planes));
+    this.clip = new ClipPlane(clip, () => {
+      // the desktop plane is in desktop coordinates: in the headset its Clip box turns the headset's plane on and off
+      if (this.xr.mode.presenting) this.xr.clip.setEnabled(this.clip.planes.length > 0);
+      else this.viewer.setClipping(this.clip.planes);
+    });
     const view = this.panel.section('View', 'view-section');
     this.splitView = new SplitView(view, (pair) => {
       this.viewer.setSplit(pair ? pair.map((id) => this.views.get(id) ?? null) : null);
@@ -453,6 +457,8 @@ export class App {
       bounds: () => this.#sceneBounds(),
       onSelect: (picked) => this.#surfaceSelected(picked),
       twinPanel: this.twinPanel,
+      clip: this.clip,
+      display: () => this.#selectedDisplay(),
       timeControls: this.timeControls,
       fieldPicker: this.fieldPicker,
       objectList: this.objectList,
@@ -580,9 +586,14 @@ export class App {
 
   #refreshFieldPanel() {
     const view = this.views.get(this.selectedId) ?? null;
-    const display = view && view.activeFieldId !== null ? view.display : null;
-    this.fieldPicker.update(view, display);
-    this.colorBar.update(display);
+    this.fieldPicker.update(view, this.#selectedDisplay());
+    this.colorBar.update(this.#selectedDisplay());
+  }
+
+  /** How the selected object's field is shown (null: it shows none); the colour bars show it. */
+  #selectedDisplay() {
+    const view = this.views.get(this.selectedId);
+    return view && view.activeFieldId !== null ? view.display : null;
   }
 
   #upload(files) {

@@ -14,11 +14,13 @@ export const DRAG_THRESHOLD_M = 0.02;
 export class XRGrab {
   /**
    * @param {import('./Viewer.js').Viewer} viewer
-   * @param {{ hovering: (index: number) => boolean }} hooks whether controller `index`'s ray is on the model
+   * @param {{ hovering: (index: number) => boolean, yields?: (index: number) => boolean }} hooks `hovering`: whether
+   *   controller `index`'s ray is on the model; `yields`: whether its squeeze or pinch goes to something else (the clip plane's handle)
    */
-  constructor(viewer, { hovering }) {
+  constructor(viewer, { hovering, yields = () => false }) {
     this.viewer = viewer;
     this.hovering = hovering;
+    this.yields = yields;
     this.math = new XRGrabMath();
     this.grabs = 0;
     this.a = new THREE.Vector3();
@@ -91,7 +93,7 @@ export class XRGrab {
   }
 
   #begin(hand) {
-    if (hand.holding || !this.viewer.renderer.xr.isPresenting) return;
+    if (hand.holding || !this.viewer.renderer.xr.isPresenting || this.yields(hand.index)) return;
     hand.holding = true;
     hand.dragged = false;
     hand.controller.updateMatrixWorld(true);

@@ -1,5 +1,7 @@
 import * as THREE from 'three';
 import { XRButtons } from './XRButtons.js';
+import { XRClipPlane } from './XRClipPlane.js';
+import { XRColorBar } from './XRColorBar.js';
 import { XRGrab } from './XRGrab.js';
 import { XRHitTest } from './XRHitTest.js';
 import { XRMode } from './XRMode.js';
@@ -15,7 +17,8 @@ import { XRTwinSection } from './XRTwinSection.js';
  * The immersive view's parts, wired together: the Enter VR / AR buttons (in the desktop panel),
  * the session (XRMode), the controllers' rays (XRPointers) and the probe's label in the headset
  * (XRProbeLabel), grabbing the model with one or two hands (XRGrab) and, in AR, placing it on a
- * real surface by hit test (XRHitTest). What a trigger on a surface means is the app's business (`onSelect`).
+ * real surface by hit test (XRHitTest), the clipping plane's handle (XRClipPlane) and the shown
+ * field's colour bar (XRColorBar). What a trigger on a surface means is the app's business (`onSelect`).
  */
 export class XRView {
   /**
@@ -27,26 +30,36 @@ export class XRView {
    *   fieldPicker: import('./FieldPicker.js').FieldPicker, objectList: import('./ObjectList.js').ObjectList }} hooks
    *   the desktop controls the headset's panels (XRPanel) show and drive: the twin's on the left of the
    *   model, playback, field and colour map (and `addPanelToggle` switches) on the right
+   * @param {import('./ClipPlane.js').ClipPlane} hooks.clip the desktop clip section the headset's plane starts from
+   * @param {() => import('./FieldDisplay.js').FieldDisplay|null} hooks.display the field shown now (asked every frame, must not allocate)
    */
-  constructor(viewer, prober, parent, { views, bounds, onSelect, twinPanel, timeControls, fieldPicker, objectList }) {
+  constructor(viewer, prober, parent, { views, bounds, onSelect, twinPanel, timeControls, fieldPicker, objectList, clip, display }) {
     this.viewer = viewer;
     this.mode = new XRMode(viewer, { bounds, onChange: () => this.#changed() });
     this.pointers = new XRPointers(viewer, views, {
       onSelect,
       onToggleSize: () => this.mode.toggleSize(),
       stopAt: (index) => this.#panelDistance(index),
-      canSelect: (index) => !this.hitTest.placing && !this.grab.dragged(index),
+      canSelect: (index) => !this.hitTest.placing && !this.grab.dragged(index) && !this.clip.took(index),
     });
-    this.grab = new XRGrab(viewer, { hovering: (index) => this.pointers.pointers[index].hover !== null });
+    this.grab = new XRGrab(viewer, {
+      hovering: (index) => this.pointers.pointers[index].hover !== null,
+      yields: (index) => this.clip.at(index), // a hand at the clip plane's handle takes the handle, not the model
+    });
     this.hitTest = new XRHitTest(viewer, { bounds, onPlaced: () => this.grab.release() });
     const sceneSphere = new THREE.Sphere();
     const sphere = () => bounds().getBoundingSphere(sceneSphere);
     const nearest = (index) => this.#panelDistance(index);
+    this.clip = new XRClipPlane(viewer, clip, sphere);
+    this.colorBar = new XRColorBar(viewer, this.mode, display, sphere);
     const twin = [new XRTwinSection(twinPanel)];
     this.panel = new XRPanel(viewer, this.mode, { name: 'xr-twin-panel', side: -1, sections: twin, sphere, nearest });
     this.toggles = new XRToggleSection();
     const scene = [new XRTimeSection(timeControls), new XRFieldSection(fieldPicker, objectList), this.toggles];
     this.scenePanel = new XRPanel(viewer, this.mode, { name: 'xr-scene-panel', side: 1, sections: scene, sphere, nearest });
+    this.addPanelToggle({
+      name: 'clip', label: 'Clip plane', value: () => this.clip.enabled, toggle: () => this.clip.setEnabled(!this.clip.enabled),
+    });
     this.label = new XRProbeLabel(viewer, prober);
     this.buttons = new XRButtons(parent, {
       onEnter: (mode) => this.#enter(mode),
@@ -60,6 +73,8 @@ export class XRView {
       this.scenePanel.update();
       this.hitTest.update();
       this.grab.update();
+      this.clip.update(); // after the grab: the handle rides on the model as drawn this frame
+      this.colorBar.update();
       this.pointers.update();
       this.label.update();
     };
@@ -70,6 +85,8 @@ export class XRView {
     this.mode.place();
     this.panel.sceneChanged();
     this.scenePanel.sceneChanged();
+    this.colorBar.sceneChanged();
+    if (this.mode.presenting) this.clip.reset();
     this.grab.restart();
   }
 
@@ -100,6 +117,8 @@ export class XRView {
       position: this.viewer.content.position.toArray(),
       grab: { holding: this.grab.holding(), grabs: this.grab.grabs },
       hitTest: this.hitTest.state(),
+      clip: this.clip.state(),
+      colorBar: this.colorBar.state(),
     };
   }
 
@@ -109,6 +128,8 @@ export class XRView {
     this.pointers.dispose();
     this.grab.dispose();
     this.hitTest.dispose();
+    this.clip.dispose();
+    this.colorBar.dispose();
     this.panel.dispose();
     this.scenePanel.dispose();
     this.label.dispose();
@@ -133,7 +154,9 @@ export class XRView {
     if (!this.mode.presenting) {
       this.hitTest.stop();
       this.grab.release();
+      this.clip.stop(); // the desktop's clipping comes back as the desktop section says now
     } else {
+      if (!this.clip.presenting) this.clip.start();
       this.grab.restart(); // the size toggle placed the model again: a hand holding it goes on from there
     }
     this.buttons.setPresenting(this.mode.mode);
