@@ -58,6 +58,7 @@ export class XRPanelPainter {
     g.fill();
     g.fillStyle = active ? COLORS.activeText : COLORS.text;
     g.font = FONT;
+    if (g.measureText(label).width > c.w - 24) g.font = SMALL_FONT; // a long name: smaller before it is cut
     g.textAlign = 'center';
     g.fillText(clip(g, label, c.w - 24), c.x + c.w / 2, c.y + c.h / 2);
     g.globalAlpha = 1;
