@@ -11,6 +11,8 @@ import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
 import { ObjectList } from './ObjectList.js';
 import { ObjectView } from './ObjectView.js';
+import { PresenceAvatars } from './PresenceAvatars.js';
+import { PresenceSender } from './PresenceSender.js';
 import { Prober } from './Prober.js';
 import { SceneLoader } from './SceneLoader.js';
 import { ServerApi } from './ServerApi.js';
@@ -90,7 +92,10 @@ export class App {
     this.overlay.className = 'viewport-overlay';
     root.append(this.viewport);
     this.viewer = new Viewer(this.viewport, { onRendered: () => this.prober.place() });
-    this.viewer.beforeTick = () => this.#present();
+    this.viewer.beforeTick = () => {
+      this.#present();
+      this.avatars.update();
+    };
     this.viewport.append(this.overlay);
     this.prober = new Prober(this.viewer, this.overlay, () => [...this.views.values()], {
       claimClick: (x, y) => this.#twinToolClick(x, y),
@@ -100,6 +105,7 @@ export class App {
     this.frameOverlay = new FrameOverlay(this.viewer, this.overlay);
     if (new URLSearchParams(window.location.search).get('debug') === '1') this.frameOverlay.setEnabled(true);
     this.markers = new TwinMarkers(this.viewer.content);
+    this.avatars = new PresenceAvatars(this.viewer);
     this.contentPoint = new THREE.Vector3();
     this.#buildPanel();
   }
@@ -125,6 +131,12 @@ export class App {
       onFrame: (data) => this.#onFrame(data),
     });
     this.connection.connect();
+    this.presenceSender = new PresenceSender(this.viewer, {
+      send: (bytes) => this.connection.sendBinary(bytes),
+      views: () => [...this.views.values()],
+      bounds: () => this.#sceneBounds(),
+      pointers: () => this.xr.pointers.pointers,
+    });
   }
 
   /** What the page shows, for tests and tools. */
@@ -179,6 +191,7 @@ export class App {
         probeSamples: this.twinPanel.chart.size,
         probeValue: this.twinPanel.chart.size ? this.twinPanel.chart.latest : null,
       },
+      presence: { ...this.avatars.state(), self: this.presenceSender?.state() ?? null },
       xr: this.xr.state(),
       frame: this.frameOverlay.state(),
     };
@@ -186,6 +199,8 @@ export class App {
 
   dispose() {
     this.connection?.dispose();
+    this.presenceSender?.dispose();
+    this.avatars.dispose();
     this.api.dispose();
     for (const view of this.views.values()) view.dispose();
     this.views.clear();
@@ -228,9 +243,11 @@ export class App {
     }
     this.panel.showMessage('');
     this.role = welcome.role;
+    this.avatars.setSelf(welcome.client_id);
   }
 
   #onMessage(message) {
+    this.avatars.onMessage(message); // presence_peers, members
     switch (message.type) {
       case 'scene':
         this.#onScene(message);
@@ -262,6 +279,7 @@ export class App {
   }
 
   #onFrame(data) {
+    if (this.avatars.receive(data)) return; // a presence batch, not a field frame
     let result;
     try {
       result = this.decoder.decode(data);

@@ -63,6 +63,13 @@ export class Connection {
     return true;
   }
 
+  /** Send a binary message (presence); dropped while not connected. */
+  sendBinary(bytes) {
+    if (!this.open || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(bytes);
+    return true;
+  }
+
   /** Drop the link as if the network failed (reconnects like any other loss). */
   drop() {
     if (this.socket) this.socket.close(4000, 'client dropped the link');
