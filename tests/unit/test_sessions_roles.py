@@ -78,8 +78,11 @@ ALLOWED: dict[str, tuple[set[str], set[str], set[str]]] = {
     "lower_hand": ({H, P, A}, {H, P, A}, {H, P, A}),
     # not JSON control messages (presence is binary) or not yet messages: checked with Session.check
     "presence": ({H, P, A}, {H, P, A}, {H, P, A}),
-    "annotation": ({H, P, A}, {H, P, A}, {H, P, A}),
-    "delete_annotation": ({H, P, A}, {H, P, A}, {H, P, A}),
+    "annotation_add": ({H, P, A}, {H, P, A}, {H, P, A}),
+    "annotation_delete": ({H, P, A}, {H, P, A}, {H, P, A}),
+    "annotation_clear": ({H, P, A}, {H, P, A}, {H, P, A}),
+    "tour": (ALL, ALL, ALL),
+    "tour_mode": ({H, P}, {H, P}, {H, P, A}),
 }
 
 TARGET = "target"
@@ -196,15 +199,15 @@ def test_every_role_and_client_message(kind: str, role: Role, policy: str) -> No
     assert (session.roster, session.playback, session.steering_allowed) == before
 
 
-PASSIVE_CASES = [(kind, role) for kind in ALLOWED if kind not in CLIENT_TYPES for role in ROLES]
+PASSIVE_CASES = [(k, r, p) for k in ALLOWED if k not in CLIENT_TYPES for r in ROLES for p in POLICIES]
 
 
-@pytest.mark.parametrize(("kind", "role"), PASSIVE_CASES, ids=[f"{k}-{r}" for k, r in PASSIVE_CASES])
-def test_message_types_outside_the_control_protocol_are_checked_too(kind: str, role: Role) -> None:
-    """Presence (binary) and the annotation types reserved before they exist go through Session.check."""
-    session, _ = session_with_every_role("strict")
+@pytest.mark.parametrize(("kind", "role", "policy"), PASSIVE_CASES, ids=[f"{k}-{r}-{p}" for k, r, p in PASSIVE_CASES])
+def test_message_types_outside_the_control_protocol_are_checked_too(kind: str, role: Role, policy: str) -> None:
+    """Presence (binary) and the annotation and tour types ruled before they are wired go through Session.check."""
+    session, _ = session_with_every_role(policy)
     refused = session.check(role, kind, 1.0)
-    if role in ALLOWED[kind][0]:
+    if role in ALLOWED[kind][POLICIES.index(policy)]:
         assert refused is None
     else:
         assert refused is not None and len(refused) == 2 and isinstance(refused[1], Denied)

@@ -73,10 +73,16 @@ PERMISSIONS: Mapping[str, Rule] = {
     "twin_params": Rule(DRIVERS, "steering"),
     "twin_action": Rule(DRIVERS, "steering"),
     "twin_control": Rule(DRIVERS, "steering"),
-    # being seen and marking things (presence relay; annotation types are reserved here before they exist)
+    # being seen (the binary presence relay) and marking things; the annotation and tour types are ruled
+    # here before they are wired (docs/protocol.md "Annotations and tours"): whose annotation one may
+    # delete, and whose tour step one may move (self-paced: one's own), is sessions/annotations.py's and
+    # sessions/tours.py's finer check
     "presence": Rule(ACTIVE),
-    "annotation": Rule(ACTIVE),
-    "delete_annotation": Rule(ACTIVE),
+    "annotation_add": Rule(ACTIVE),
+    "annotation_delete": Rule(ACTIVE),
+    "annotation_clear": Rule(ACTIVE),
+    "tour": Rule(EVERYONE),
+    "tour_mode": Rule(DRIVERS, "open"),
     # the hand raise queue; a participant lowers only its own hand
     "raise_hand": Rule(frozenset({"participant"})),
     "lower_hand": Rule(ACTIVE),
