@@ -9,6 +9,7 @@ import { FieldPicker } from './FieldPicker.js';
 import { FrameDecoder } from './FrameDecoder.js';
 import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
+import { LodChooser } from './LodChooser.js';
 import { ObjectList } from './ObjectList.js';
 import { ObjectView } from './ObjectView.js';
 import { PresenceAvatars } from './PresenceAvatars.js';
@@ -105,6 +106,8 @@ export class App {
     this.frameOverlay = new FrameOverlay(this.viewer, this.overlay);
     if (new URLSearchParams(window.location.search).get('debug') === '1') this.frameOverlay.setEnabled(true);
     this.markers = new TwinMarkers(this.viewer.content);
+    const budget = LodChooser.budgetFrom(window.location.search);
+    this.lod = new LodChooser(this.viewer.renderer, () => [...this.views.values()], { budget });
     this.avatars = new PresenceAvatars(this.viewer);
     this.contentPoint = new THREE.Vector3();
     this.#buildPanel();
@@ -158,6 +161,9 @@ export class App {
         name: v.name,
         level: v.level,
         levels: [...v.levels],
+        levelIndex: v.levelIndex,
+        levelTriangles: [...v.levelTriangles],
+        triangles: v.triangles,
         asset: v.info.asset,
         lods: [...(v.info.lods || [])],
         visible: v.group.visible,
@@ -194,6 +200,7 @@ export class App {
       presence: { ...this.avatars.state(), self: this.presenceSender?.state() ?? null },
       xr: this.xr.state(),
       frame: this.frameOverlay.state(),
+      lod: this.lod.state(),
     };
   }
 
@@ -206,7 +213,7 @@ export class App {
     this.views.clear();
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
-      this.panel, this.frameOverlay]) part.dispose();
+      this.panel, this.frameOverlay, this.lod]) part.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
     this.fitButton.removeEventListener('click', this.handleFit);
     this.colormaps.dispose();
@@ -375,6 +382,7 @@ export class App {
       this.viewer.add(view);
       loads.push(view.load().catch((error) => this.panel.showMessage(error.message)));
     }
+    this.lod.update(); // new objects load the level chosen for them
     this.#rebuildDisplays(message.objects);
     for (const info of message.objects) {
       const view = this.views.get(info.id);
@@ -417,6 +425,7 @@ export class App {
   }
 
   #objectChanged(view) {
+    if (this.prober.probe?.view === view && !view.owns(this.prober.probe.mesh)) this.prober.clear(); // another level shows
     this.objectList.setState(view);
     this.viewer.requestRender();
   }
@@ -426,7 +435,10 @@ export class App {
   #buildPanel() {
     const objects = this.panel.section('Objects', 'objects-section');
     this.objectList = new ObjectList(objects, {
-      onVisible: (id, visible) => this.views.get(id)?.setVisible(visible),
+      onVisible: (id, visible) => {
+        this.views.get(id)?.setVisible(visible);
+        this.lod.update();
+      },
       onOpacity: (id, opacity) => this.views.get(id)?.setOpacity(opacity),
       onSelect: (id) => {
         this.selectedId = id;

@@ -1,5 +1,6 @@
 import * as THREE from 'three';
 import { FIELD_ATTRIBUTE, FieldMaterial } from './FieldMaterial.js';
+import { copyCodes, encodeValues, fullVertexMap } from './VertexGather.js';
 
 /** The streamed attribute holds u16 codes; this code means "no data". */
 const STREAM_TOP = 65535;
@@ -7,13 +8,19 @@ const STREAM_ATTRIBUTE = '_vizstream';
 const NO_NODATA = 2; // a normalized attribute never reaches 2: no vertex is "no data"
 
 /**
- * One object of the session's scene, as drawn: its GLB meshes (a coarse LOD first when the scene
- * lists one), a {@link FieldMaterial} per mesh, and the field values each vertex shows.
+ * One object of the session's scene, as drawn: the GLB meshes of one of its levels of detail, a
+ * {@link FieldMaterial} per mesh, and the field values each vertex shows.
+ *
+ * Levels are the scene's `lods` (coarsest first) and then the full `asset`; `setLevel` picks the
+ * one to show (LodChooser decides). Only the shown level is kept: a switch loads the new one (the
+ * browser's HTTP cache usually has it), shows it, then frees the old one. While the first level
+ * loads, a big object shows its coarsest level first.
  *
  * Values come from the GLB's own `_NAME` attributes until the server streams frames for the active
  * field; frames are written into one u16 attribute per mesh that lives as long as the mesh, so
- * playback allocates nothing on the GPU. A frame's values concatenate the asset's meshes in node
- * order, each in the asset's vertex order.
+ * playback allocates nothing on the GPU. A frame's values concatenate the full asset's meshes in
+ * node order, each in the asset's vertex order; a coarser level gathers them through its
+ * `_FULL_VERTEX` map (VertexGather).
  */
 export class ObjectView {
   /**
@@ -42,6 +49,20 @@ export class ObjectView {
     this.level = 'none';
     /** Every level shown so far, in order (a big mesh: ['lod', 'full']). */
     this.levels = [];
+    const lods = info.lods || [];
+    const counts = info.lod_triangles || [];
+    const known = counts.length === lods.length;
+    /** GLB URLs of the levels this object can show, coarsest first, the full asset last. */
+    this.levelUrls = known ? [...lods, info.asset] : [info.asset];
+    /** Triangles of each level (same order); LodChooser budgets with them. */
+    this.levelTriangles = known ? [...counts, info.triangles] : [info.triangles];
+    /** The level shown (index into `levelUrls`), -1 before the first one shows. */
+    this.levelIndex = -1;
+    /** The level `setLevel` asked for; the full asset until told otherwise. */
+    this.wantedLevel = this.levelUrls.length - 1;
+    this.settling = null;
+    /** The last frame drawn, drawn again on the next level shown. */
+    this.lastTrack = null;
     this.parts = [];
     this.root = null;
     /** The (field id) whose frame the stream attributes hold, or null. */
@@ -63,25 +84,74 @@ export class ObjectView {
     return this.level === 'lod' || this.level === 'full';
   }
 
-  /** Loads the coarsest LOD (if any), then the full asset; resolves once the full asset shows. */
+  /** Triangles of the level shown (0 before one shows). */
+  get triangles() {
+    return this.levelIndex < 0 ? 0 : this.levelTriangles[this.levelIndex];
+  }
+
+  /**
+   * Loads the wanted level (the full asset unless `setLevel` said otherwise), the coarsest one
+   * first when there are several; resolves once the wanted level shows.
+   */
   async load() {
-    const lods = this.info.lods || [];
     try {
-      if (lods.length) await this.#show(await this.loader.load(lods[0]), 'lod');
-      await this.#show(await this.loader.load(this.info.asset), 'full');
+      await this.#settle();
     } catch (error) {
       if (this.disposed) return;
       this.level = this.level === 'none' ? 'failed' : this.level;
-      this.error = `${this.name}: could not load ${this.info.asset} (${error.message || error})`;
+      this.error = `${this.name}: could not load ${this.levelUrls[this.wantedLevel]} (${error.message || error})`;
       throw new Error(this.error);
     }
   }
 
-  async #show(gltf, level) {
+  /**
+   * Show level `index` (of `levelUrls`, clamped) once it is loaded; the level shown stays until
+   * then. Before `load` it only sets which level `load` fetches.
+   */
+  setLevel(index) {
+    this.wantedLevel = Math.max(0, Math.min(index, this.levelUrls.length - 1));
+    if (this.levelIndex < 0 || this.levelIndex === this.wantedLevel || this.disposed) return;
+    this.#settle().catch((error) => {
+      if (this.disposed) return;
+      this.error = `${this.name}: could not load ${this.levelUrls[this.wantedLevel]} (${error.message || error})`;
+      this.onChange();
+    });
+  }
+
+  /** Whether `mesh` is one of the meshes drawn now (a probe on a level shown before is not). */
+  owns(mesh) {
+    return this.parts.some((part) => part.mesh === mesh);
+  }
+
+  /** One loop at a time loads levels until the wanted one shows (it may change while loading). */
+  #settle() {
+    if (!this.settling) {
+      this.settling = this.#loadWanted().finally(() => {
+        this.settling = null;
+      });
+    }
+    return this.settling;
+  }
+
+  async #loadWanted() {
+    while (!this.disposed && this.levelIndex !== this.wantedLevel) {
+      const preview = this.levelIndex < 0 && this.wantedLevel > 0; // something to see while the wanted one loads
+      const index = preview ? 0 : this.wantedLevel;
+      const gltf = await this.loader.load(this.levelUrls[index]);
+      if (!preview && index !== this.wantedLevel && !this.disposed) {
+        disposeTree(gltf.root); // asked for another level meanwhile
+        continue;
+      }
+      this.#show(gltf, index);
+    }
+  }
+
+  #show(gltf, index) {
     if (this.disposed) {
       disposeTree(gltf.root);
       return;
     }
+    const level = index === this.levelUrls.length - 1 ? 'full' : 'lod';
     const old = this.root;
     this.root = gltf.root;
     let offset = 0;
@@ -96,6 +166,7 @@ export class ObjectView {
       const part = {
         mesh, geometry, material, offset, count,
         glbFields: geometry.userData.fields || [],
+        map: takeFullVertexMap(geometry),
         stream: null,
         decode: { offset: 0, scale: 1, nodataAt: NO_NODATA },
       };
@@ -109,13 +180,14 @@ export class ObjectView {
       disposeTree(old);
     }
     this.level = level;
+    this.levelIndex = index;
     this.levels.push(level);
     this.group.updateMatrixWorld(true);
     this.bounds.setFromObject(this.root);
     this.streamField = null;
     this.#bindField();
-    if (level === 'full' && this.pendingTrack) {
-      const track = this.pendingTrack;
+    const track = this.pendingTrack ?? this.lastTrack;
+    if (track && this.#canColour()) {
       this.pendingTrack = null;
       this.applyTrack(track);
     }
@@ -160,18 +232,20 @@ export class ObjectView {
 
   /**
    * Show a decoded frame (a FieldTrack) of this object. Frames of a field not shown are ignored;
-   * frames that arrive while only the LOD is loaded wait for the full asset.
+   * frames that arrive before a level that can show them (the full asset, or one with a vertex
+   * map) wait for it.
    * @returns {boolean} whether the frame is now drawn
    */
   applyTrack(track) {
     if (track.field !== this.activeFieldId) return false;
-    if (this.level !== 'full') {
+    if (!this.#canColour()) {
       this.pendingTrack = track;
       return false;
     }
     const n = track.count / track.components;
-    if (n !== this.vertexCount) {
-      this.error = `${this.name}: frame has ${n} vertices, the asset ${this.vertexCount}`;
+    const full = this.level === 'full' ? this.vertexCount : this.info.vertices;
+    if (n !== full) {
+      this.error = `${this.name}: frame has ${n} vertices, the asset ${full}`;
       return false;
     }
     const quantized = track.format === 'u8' || track.format === 'u16';
@@ -185,19 +259,14 @@ export class ObjectView {
     for (const part of this.parts) {
       const stream = this.#streamAttribute(part);
       const out = stream.array;
-      const start = part.offset;
       if (values) {
         const scale = hi > lo ? (STREAM_TOP - 1) / (hi - lo) : 0;
-        for (let i = 0; i < part.count; i++) {
-          const v = values[start + i];
-          out[i] = Number.isFinite(v) ? Math.round((v - lo) * scale) : STREAM_TOP;
-        }
+        encodeValues(out, values, part.offset, part.map, lo, scale, STREAM_TOP);
         setDecode(part, lo, hi > lo ? ((hi - lo) * STREAM_TOP) / (STREAM_TOP - 1) : 0, (STREAM_TOP - 0.5) / STREAM_TOP);
       } else {
-        const codes = track.codes;
         const widen = track.format === 'u8' ? 257 : 1; // u8 code c -> c * 257 keeps c / 255 exact
         const top = 2 ** track.bits - 1;
-        for (let i = 0; i < part.count; i++) out[i] = codes[start + i] * widen;
+        copyCodes(out, track.codes, part.offset, part.map, widen);
         setDecode(part, track.min, track.stepSize * top, track.nodata ? (top - 0.5) / top : NO_NODATA);
       }
       stream.needsUpdate = true;
@@ -207,6 +276,7 @@ export class ObjectView {
       this.streamField = track.field;
       this.applyDisplay();
     }
+    this.lastTrack = track;
     this.frameStep = track.step;
     this.frameCount += 1;
     this.onChange();
@@ -244,6 +314,11 @@ export class ObjectView {
     this.group.removeFromParent();
     this.parts = [];
     this.root = null;
+  }
+
+  /** Frames (full asset order) can colour the level shown: it is the full asset, or every mesh has a map. */
+  #canColour() {
+    return this.level === 'full' || (this.level === 'lod' && this.parts.every((part) => part.map !== null));
   }
 
   #vertexValue(part, attribute, i) {
@@ -356,6 +431,24 @@ function finiteRange(values) {
     if (v > hi) hi = v;
   }
   return lo <= hi ? [lo, hi] : [0, 0];
+}
+
+/**
+ * A level's map to the full asset's vertices (`extras.full_vertex`, docs/encoding.md), taken off the
+ * geometry so that it is never uploaded to the GPU; null for the full asset.
+ */
+function takeFullVertexMap(geometry) {
+  const name = geometry.userData.full_vertex?.attribute?.toLowerCase();
+  const pairs = name && geometry.getAttribute(name);
+  if (!pairs) return null;
+  geometry.deleteAttribute(name);
+  if (!pairs.isInterleavedBufferAttribute && pairs.itemSize === 2) return fullVertexMap(pairs.array);
+  const flat = new Uint32Array(2 * pairs.count);
+  for (let i = 0; i < pairs.count; i++) {
+    flat[2 * i] = pairs.getX(i);
+    flat[2 * i + 1] = pairs.getY(i);
+  }
+  return fullVertexMap(flat);
 }
 
 function disposeTree(root) {
