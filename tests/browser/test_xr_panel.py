@@ -143,3 +143,12 @@ def test_a_finger_poke_on_the_headset_panel_picks_the_field_and_the_colour_map(
     poke(page, panel, control(panel, "test-switch")["centre"])
     assert page.evaluate("() => window.__switched") is True
     wait_state(page, "s.xr.scenePanel.values['test-switch'] === true")
+
+    # the object row: choose the box (no fields), and the field rows follow it
+    page.evaluate("() => { window.__xrDevice.primaryInputMode = 'controller'; }")
+    (box,) = [c for c in panel["controls"] if c["name"].startswith("object:") and c["label"] == "box"]
+    ray_press(page, panel, box["name"])
+    wait_state(page, "s.xr.scenePanel.values.object === 'box'")
+    assert page.evaluate("() => document.querySelector('.object-row.selected').dataset.objectName") == "box"
+    wait_state(page, "!s.xr.scenePanel.controls.some((c) => c.name.startsWith('field:') && c.name !== 'field:none')")
+    assert state(page)["objects"][0]["field"] == "temperature"  # the wave keeps what it shows
