@@ -177,3 +177,27 @@ def test_a_binary_message_that_is_not_presence_is_still_refused(server: LiveServ
         await a.ws.close()
 
     asyncio.run(scenario())
+
+
+def test_an_observers_presence_is_refused_and_not_relayed(server: LiveServer) -> None:
+    """Observers watch only (sessions/roles.py): they see everyone, nobody sees them."""
+
+    async def scenario() -> None:
+        host_url, participant_url = new_session(server, 2)
+        session_id, host_token = host_url.split("/ws/")[1].split("?token=")
+        invited = post_json(f"{server.url}/api/sessions/{session_id}/invite?token={host_token}",
+                            {"role": "observer", "name": "watcher"})
+        assert invited.status == 200, invited.body
+        observer_url = f"{server.ws_url}/ws/{session_id}?token={invited.json()['token']}"
+        host, participant, observer = await everyone([host_url, participant_url, observer_url])
+        await observer.ws.send(at(7.0))
+        error = (await observer.until(lambda p: any(m["type"] == "error" for m in p.messages)))[-1]
+        assert error["code"] == "forbidden" and "presence" in error["message"]
+        await host.ws.send(at(1.0))  # sent after the observer's: a batch that holds it would hold the observer's
+        await participant.until(lambda p: p.x_of(host.client_id) == 1.0)
+        await observer.until(lambda p: p.x_of(host.client_id) == 1.0)  # an observer sees the others
+        assert observer.client_id not in participant.heard
+        for peer in (host, participant, observer):
+            await peer.ws.close()
+
+    asyncio.run(scenario())

@@ -139,6 +139,7 @@ export class App {
       views: () => [...this.views.values()],
       bounds: () => this.#sceneBounds(),
       pointers: () => this.xr.pointers.pointers,
+      canSend: () => this.avatars.selfRole !== 'observer', // observers watch; the server refuses theirs
     });
   }
 
@@ -250,7 +251,7 @@ export class App {
     }
     this.panel.showMessage('');
     this.role = welcome.role;
-    this.avatars.setSelf(welcome.client_id);
+    this.avatars.setSelf(welcome.client_id, welcome.member ?? null, welcome.role);
   }
 
   #onMessage(message) {

@@ -31,6 +31,9 @@ export class PresenceAvatars {
     this.peers = new Map();
     /** member id -> { name, color } from `members` */
     this.members = new Map();
+    this.self = null;
+    this.selfMember = null;
+    this.selfRole = null;
     this.scratch = emptyPresence();
     this.shown = emptyPresence();
     this.batches = 0;
@@ -65,7 +68,10 @@ export class PresenceAvatars {
   onMessage(message) {
     if (message.type === 'members') {
       this.members.clear();
-      for (const m of message.members) this.members.set(m.id, { name: m.name, color: m.color });
+      for (const m of message.members) {
+        this.members.set(m.id, { name: m.name, color: m.color });
+        if (m.id === this.selfMember) this.selfRole = m.role;
+      }
       for (const peer of this.peers.values()) this.#label(peer);
       this.viewer.requestRender();
       return;
@@ -92,9 +98,12 @@ export class PresenceAvatars {
     this.viewer.requestRender();
   }
 
-  /** The own client's id: its slot is never drawn (the server does not send it anyway). */
-  setSelf(clientId) {
+  /** This client (never drawn; the server does not send it anyway), its member id and role (`welcome`). */
+  setSelf(clientId, memberId, role) {
     this.self = clientId;
+    this.selfMember = memberId;
+    /** This client's role now (`members` says when it changes). */
+    this.selfRole = role;
   }
 
   /** Once per animation frame: move each avatar to its owner's pose of `INTERPOLATION_DELAY_MS` ago. */

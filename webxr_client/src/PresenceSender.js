@@ -27,11 +27,13 @@ export class PresenceSender {
    * @param {import('./Viewer.js').Viewer} viewer
    * @param {{ send: (bytes: Uint8Array) => boolean, views: () => object[], bounds: () => THREE.Box3,
    *   pointers: () => {connected: boolean, handedness: string|null, hover: {hit: {point: THREE.Vector3}}|null}[] }} hooks
-   *   `send`: the binary message out (false: not connected); `pointers`: the headset's controller rays (XRPointers)
+   *   `send`: the binary message out (false: not connected); `pointers`: the headset's controller rays (XRPointers);
+   *   `canSend`: false while this user's role may not be seen (an observer)
    */
-  constructor(viewer, { send, views, bounds, pointers }) {
+  constructor(viewer, { send, views, bounds, pointers, canSend = () => true }) {
     this.viewer = viewer;
     this.send = send;
+    this.canSend = canSend;
     this.views = views;
     this.bounds = bounds;
     this.pointers = pointers;
@@ -72,6 +74,7 @@ export class PresenceSender {
 
   /** Measure and send this user's presence now (the timer calls it). */
   tick() {
+    if (!this.canSend()) return;
     const { viewer, presence } = this;
     viewer.content.updateMatrixWorld();
     this.toContent.copy(viewer.content.matrixWorld).invert();
