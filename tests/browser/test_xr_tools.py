@@ -130,8 +130,15 @@ def test_the_clip_handle_is_grabbed_turned_and_moved_and_the_model_is_cut_there(
     page.evaluate("() => { window.vizserver.app.viewer.content.position.x += 0.1; }")
     wait_state(page, f"Math.abs(s.xr.clip.point[0] - {centre[0] + 0.15}) < 1e-6")
 
-    press(page, "right", "b-button")  # off: the whole model again
+    hold(page, "right", state(page)["xr"]["clip"]["point"])
+    wait_state(page, "s.xr.clip.at.some(Boolean)")
+    press(page, "right", "b-button")  # off: the whole model again, and a squeeze there is the model's
     wait_state(page, "!s.xr.clip.enabled && !s.xr.clip.visible")
+    squeeze(page, "right", 1)
+    wait_state(page, "s.xr.grab.holding === 1")
+    squeeze(page, "right", 0)
+    hold(page, "right", [0.3, 0.3, -0.2])
+    assert state(page)["xr"]["clip"]["grabs"] == 1
     page.evaluate("() => { window.vizserver.app.viewer.content.position.x -= 0.1; }")
     again = model_mask(page)
     assert again[:, right].sum() > 0.9 * whole[:, right].sum()

@@ -80,7 +80,7 @@ export class XRClipPlane {
     this.enabled = Boolean(on);
     this.planes.length = 0;
     if (this.enabled) this.planes.push(this.plane);
-    if (!this.enabled) for (const hand of this.hands) hand.holding = false;
+    if (!this.enabled) for (const hand of this.hands) hand.holding = hand.at = false; // off: every squeeze is the model's again
     this.handle.visible = this.enabled && this.presenting;
   }
 
