@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fixtures.server import Client, LiveServer, http, post_json, settings_for, start_thread_server, write_scene
+from fixtures.server import (
+    Client,
+    LiveServer,
+    http,
+    multipart,
+    post_json,
+    settings_for,
+    start_thread_server,
+    write_scene,
+)
 
 from vizserver.sessions import registry as registry_module
 
@@ -212,6 +221,26 @@ def test_tokens_belong_to_one_session_and_invites_to_its_host(server: LiveServer
     assert post_json(f"{server.url}/api/sessions/nosuch/invite?token=x", {}).status == 404
     host_role = post_json(f"{server.url}/api/sessions/{first.id}/invite?token={first.host_token}", {"role": "host"})
     assert host_role.status == 422
+
+
+def test_only_those_who_drive_the_view_may_upload_into_it(server: LiveServer) -> None:
+    room = Room(server)
+    stl = b"solid t\n facet normal 0 0 1\n  outer loop\n   vertex 0 0 0\n   vertex 1 0 0\n   vertex 0 1 0\n" \
+          b"  endloop\n endfacet\nendsolid t\n"
+    body, headers = multipart("tri.stl", stl)
+    for member in (room.join("Pat"), room.invite("observer", "Obi")):
+        refused = http(f"{server.url}/api/uploads?session={room.id}&token={member['token']}", "POST", body, headers)
+        assert refused.status == 403 and f"not allowed for a {member['role']}" in refused.json()["detail"]
+
+    async def scenario() -> None:
+        host = await room.connect(room.host_token)
+        url = f"{server.url}/api/uploads?session={room.id}&token={room.host_token}"
+        accepted = await asyncio.to_thread(http, url, "POST", body, headers)
+        assert accepted.status == 202, accepted.body
+        await host.message("upload", stage="done", timeout=60)
+        await host.close()
+
+    asyncio.run(scenario())
 
 
 def test_a_join_flood_gets_429_with_a_reason(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

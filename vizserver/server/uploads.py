@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from vizserver.protocol.messages import UploadStatus
 from vizserver.server.runtime import runtime_of
 from vizserver.server.settings import UPLOAD_FORM_OVERHEAD_BYTES
+from vizserver.sessions.roles import UPLOAD, allows
 from vizserver.uploads.intake import BadUpload, UploadIntake, UploadTooLarge, boundary_of, display_name, safe_suffix
 
 router = APIRouter(tags=["uploads"])
@@ -40,8 +41,11 @@ async def upload(request: Request, session: str, token: str | None = None) -> JS
     if hub is None:
         raise HTTPException(404, "no such session")
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
-    if hub.session.member(token or bearer) is None:
+    member = hub.session.member(token or bearer)
+    if member is None:
         raise HTTPException(403, "bad token for this session")
+    if not allows(UPLOAD, member.role, hub.session.policy):
+        raise HTTPException(403, f"upload: not allowed for a {member.role}; {UPLOAD.describe()}")
     limit = runtime.settings.max_upload_bytes
     declared = _declared_length(request)
     if declared is not None and declared > limit + UPLOAD_FORM_OVERHEAD_BYTES:
