@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fixtures.browser import join_url, session_url, state, wait_ready, wait_state
+from fixtures.browser import iwer_init_script, join_url, session_url, state, wait_ready, wait_state
 from fixtures.server import LiveServer
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -101,3 +101,40 @@ def test_the_mouse_over_the_model_is_a_pointer_the_other_page_draws(
     wait_state(b, f"s.presence.peers.some(p => p.clientId === {json.dumps(a_id)} && p.pointer)")
     a.mouse.move(box["x"] + 5, box["y"] + 5)  # empty space: no pointer
     wait_state(b, f"s.presence.peers.some(p => p.clientId === {json.dumps(a_id)} && p.visible && !p.pointer)")
+
+
+def test_a_headset_users_head_hands_and_pointer_reach_the_desktop_page(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    session = new_session()
+    headset = open_page(session_url(browser_server, session), init_script=iwer_init_script())
+    desk = open_page(join_url(browser_server, session))
+    for page in (headset, desk):
+        wait_ready(page)
+    headset_id = state(headset)["clientId"]
+    headset.click("#xr-vr-button")
+    wait_state(headset, "s.xr.presenting && s.xr.frames > 3")
+    wait_state(desk, f"s.presence.peers.some(p => p.clientId === {json.dumps(headset_id)} && p.xr && p.hands === 2)")
+    headset.evaluate("() => window.__xrDevice.position.set(0.3, 1.7, 0.2)")
+    sent, drawn = settled_avatar(headset, desk)
+    assert math.dist(sent, drawn) < TOLERANCE
+    # what was sent is the head in the content's coordinates: the same place relative to the model
+    # whatever the headset's placement and scale of it
+    expected = headset.evaluate(
+        """() => {
+          const { camera, content } = window.vizserver.app.viewer;
+          const toContent = content.matrixWorld.clone().invert();
+          return camera.getWorldPosition(camera.position.clone()).applyMatrix4(toContent).toArray();
+        }"""
+    )
+    assert math.dist(sent, expected) < TOLERANCE * 5, (sent, expected)
+    centre = state(headset)["xr"]["centre"]
+    headset.evaluate(
+        f"""() => {{
+          const c = window.__xrDevice.controllers.right;
+          c.position.set({centre[0]}, {centre[1]}, {centre[2] + 0.35});
+          c.quaternion.set(0, 0, 0, 1);
+        }}"""
+    )
+    wait_state(headset, "s.xr.hovered.some(name => name !== null)")
+    wait_state(desk, f"s.presence.peers.some(p => p.clientId === {json.dumps(headset_id)} && p.pointer)")
