@@ -65,7 +65,7 @@ export class XRColorBar {
     viewer.scene.add(this.mesh);
     this.redraws = 0;
     /** What the canvas shows now (compared every frame, so no string is built per frame). */
-    this.shown = { display: null, title: '', unit: '', colormap: '', lo: NaN, hi: NaN, labels: 0 };
+    this.shown = { display: null, name: '', components: 1, title: '', unit: '', colormap: '', lo: NaN, hi: NaN, labels: 0 };
   }
 
   /** The scene changed (or the session started): measure it again before placing the bar. */
@@ -117,13 +117,16 @@ export class XRColorBar {
 
   #changed(display) {
     const s = this.shown;
-    return s.display !== display || s.title !== display.title || s.unit !== display.unit || s.colormap !== display.colormap
-      || s.lo !== display.lo || s.hi !== display.hi || s.labels !== display.labels;
+    // name and components, not `title`: that getter builds a string
+    return s.display !== display || s.name !== display.name || s.components !== display.components || s.unit !== display.unit
+      || s.colormap !== display.colormap || s.lo !== display.lo || s.hi !== display.hi || s.labels !== display.labels;
   }
 
   #draw(display) {
     const s = this.shown;
     s.display = display;
+    s.name = display.name;
+    s.components = display.components;
     s.title = display.title;
     s.unit = display.unit;
     s.colormap = display.colormap;
