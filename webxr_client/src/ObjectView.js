@@ -434,7 +434,7 @@ function finiteRange(values) {
 }
 
 /**
- * A level's map to the full asset's vertices (`extras.full_vertex`, docs/encoding.md), taken off the
+ * A level's map to the full asset's vertices (`extras.full_vertex`, docs/formats.md), taken off the
  * geometry so that it is never uploaded to the GPU; null for the full asset.
  */
 function takeFullVertexMap(geometry) {
