@@ -24,6 +24,8 @@ import argparse
 import asyncio
 import json
 import math
+import os
+import struct
 import tempfile
 import time
 import urllib.error
@@ -70,6 +72,13 @@ def ws_frame_bytes(payload: int, masked: bool) -> int:
     return payload + header + (4 if masked else 0)
 
 
+POSES_PER_CLIENT = 64
+"""Distinct poses each client cycles through (encoded once, before the run, so the clients' process spends its
+time on the sockets); the send's sequence number is written into each copy's head x."""
+HEAD_X_OFFSET = 7
+"""Byte offset of the head's x (float16) in a presence message: magic, kind, flags, size."""
+
+
 def presence_at(seq: int, index: int, xr: bool) -> bytes:
     """Client ``index``'s ``seq``-th presence: walking around the model, its seq in the head's x."""
     angle = seq * 0.05 + index
@@ -99,6 +108,7 @@ class BenchClient:
     latencies: list[float] = field(default_factory=list)
     pings: list[float] = field(default_factory=list)
     measuring: bool = False
+    poses: list[bytearray] = field(default_factory=list)
 
 
 class Run:
@@ -140,7 +150,8 @@ class Run:
             if due > stop:
                 return
             await asyncio.sleep(max(0.0, due - time.perf_counter()))  # the client's 20 Hz pace
-            data = presence_at(seq, client.index, xr)
+            data = client.poses[seq % POSES_PER_CLIENT]
+            struct.pack_into("<e", data, HEAD_X_OFFSET, float(seq % 2048))
             client.sends[seq % 2048] = time.perf_counter()
             await client.ws.send(data)
             if client.measuring:
@@ -183,7 +194,8 @@ async def measure(base: str, count: int, seconds: float, xr: bool, server: psuti
             msg = json.loads(await ws.recv())
             if msg["type"] == "welcome":
                 break
-        clients.append(BenchClient(i, ws, msg["client_id"], sampled=i < SAMPLED_RECEIVERS))
+        poses = [bytearray(presence_at(k, i, xr)) for k in range(POSES_PER_CLIENT)]
+        clients.append(BenchClient(i, ws, msg["client_id"], sampled=i < SAMPLED_RECEIVERS, poses=poses))
     run = Run(clients)
     readers = [asyncio.create_task(run.read(c)) for c in clients]
     start = time.perf_counter() + 0.2
@@ -191,12 +203,14 @@ async def measure(base: str, count: int, seconds: float, xr: bool, server: psuti
     senders = [asyncio.create_task(run.send(c, start, stop, xr)) for c in clients]
     await asyncio.sleep(start + WARMUP_S - time.perf_counter())  # the warm-up's length, not synchronisation
     cpu_before = server.cpu_times()
+    own_before = os.times()
     for c in clients:
         c.measuring = True
     measured_from = time.perf_counter()
     await asyncio.gather(*senders)
     measured = time.perf_counter() - measured_from
     cpu_after = server.cpu_times()
+    own_after = os.times()
     for c in clients:
         c.measuring = False
     for r in readers:
@@ -212,6 +226,8 @@ async def measure(base: str, count: int, seconds: float, xr: bool, server: psuti
         "received": [c.received / measured for c in clients],
         "sent": [c.sent / measured for c in clients],
         "cpu": cpu * 100.0,
+        "client_cpu": (own_after.user + own_after.system - own_before.user - own_before.system) / measured * 100.0,
+        "load": os.getloadavg()[0],
         "pings": [x for c in clients for x in c.pings],
     }
 
@@ -254,6 +270,9 @@ def report(count: int, seconds: float, xr: bool, result: dict[str, Any]) -> None
     emit(case, "received per client (max)", float(received.max()), "B/s", "target", TARGET_BYTES_PER_S)
     emit(case, "sent per client (mean)", float(np.mean(result["sent"])), "B/s", "target", TARGET_BYTES_PER_S)
     emit(case, "server CPU", result["cpu"], "% of one core")
+    emit(case, "the 64 clients' process CPU", result["client_cpu"], "% of one core")
+    emit(case, "machine load average (1 min) at the end", result["load"], "runnable processes", "cores",
+         float(os.cpu_count() or 1))
 
 
 if __name__ == "__main__":

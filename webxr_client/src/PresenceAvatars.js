@@ -1,7 +1,7 @@
 import * as THREE from 'three';
 import { canvasSprite } from './canvasSprite.js';
 import { LEFT, POINTER, POINTER_FROM_LEFT, POINTER_FROM_RIGHT, POINTER_HIT, RIGHT, XR, emptyPresence, isPresence, readBatch } from './PresenceCodec.js';
-import { INTERPOLATION_DELAY_MS, PresenceTrack } from './PresenceTrack.js';
+import { PresenceTrack } from './PresenceTrack.js';
 
 const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45'];
 const TAG_WIDTH = 256;
@@ -15,8 +15,8 @@ const HAND_SIZE = 0.5;
  * One avatar per other client of the session, from the server's presence batches: a head (a sphere
  * with a nose that shows where it faces), hands in the headset, a pointer line to where it points,
  * and a name tag. Avatars live in the scene content's coordinates (their root follows the content
- * group), so each appears where its owner is relative to the model. Drawn `INTERPOLATION_DELAY_MS`
- * behind the newest pose, interpolated between received ones. `presence_peers` says who each slot
+ * group), so each appears where its owner is relative to the model. Drawn 100 ms (PresenceTrack's
+ * `delay`) behind the newest pose, interpolated between received ones. `presence_peers` says who each slot
  * is and who left; `members` (when the session sends it) gives names and colours.
  */
 export class PresenceAvatars {
@@ -110,13 +110,13 @@ export class PresenceAvatars {
   update() {
     const viewer = this.viewer;
     const now = performance.now();
-    const at = now - INTERPOLATION_DELAY_MS;
     this.root.matrix.copy(viewer.content.matrixWorld);
     this.root.matrixWorldNeedsUpdate = true;
     viewer.content.getWorldQuaternion(this.inverse).invert();
     this.up.copy(viewer.renderer.xr.isPresenting ? THREE.Object3D.DEFAULT_UP : viewer.camera.up).applyQuaternion(this.inverse);
     let moving = false;
     for (const peer of this.peers.values()) {
+      const at = now - peer.track.delay;
       if (peer.clientId === this.self || !peer.track.sample(at, this.shown)) continue;
       if (!peer.avatar) {
         peer.avatar = this.#avatar();
@@ -124,7 +124,7 @@ export class PresenceAvatars {
         moving = true;
       }
       this.#place(peer.avatar, this.shown);
-      if (at <= peer.track.latest + INTERPOLATION_DELAY_MS) moving = true;
+      if (at <= peer.track.latest + 50) moving = true; // one frame after the newest pose is reached
     }
     if (moving) viewer.requestRender();
   }

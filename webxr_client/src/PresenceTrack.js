@@ -3,11 +3,16 @@ import { LEFT, POINTER, RIGHT, emptyPresence } from './PresenceCodec.js';
 
 /** Poses are shown this long after they arrive, so there is (nearly) always a later one to move towards. */
 export const INTERPOLATION_DELAY_MS = 100;
+/** A peer whose poses come further apart (a full session of headsets shares the byte budget) is shown
+ * 1.5 intervals behind, up to this long. */
+export const MAX_DELAY_MS = 300;
+/** Gaps longer than this are pauses (an unchanged pose is sent once a second), not the update rate. */
+const PAUSE_MS = 500;
 const CAPACITY = 8;
 
 /**
  * The last few presences received from one peer, with their arrival times, and the presence to draw
- * at a given time: interpolated between the two received around it (positions linearly, orientations
+ * at a given time (`delay` behind the newest): interpolated between the two received around it (positions linearly, orientations
  * by slerp), the oldest before them and the newest after them (no extrapolation). Allocates nothing
  * after construction.
  */
@@ -18,10 +23,19 @@ export class PresenceTrack {
     this.samples = Array.from({ length: capacity }, () => emptyPresence());
     this.count = 0;
     this.newest = -1;
+    /** Smoothed time between poses (ms). */
+    this.interval = 50;
+  }
+
+  /** How far behind the newest pose this peer is drawn (ms). */
+  get delay() {
+    return Math.min(MAX_DELAY_MS, Math.max(INTERPOLATION_DELAY_MS, 1.5 * this.interval));
   }
 
   /** Keep a copy of `presence`, received at `time` (ms; not before the last one). */
   push(time, presence) {
+    const gap = time - this.latest;
+    if (gap < PAUSE_MS) this.interval += (gap - this.interval) * 0.2;
     this.newest = (this.newest + 1) % this.capacity;
     this.count = Math.min(this.count + 1, this.capacity);
     this.times[this.newest] = time;

@@ -105,3 +105,14 @@ test('the track interpolates between the poses around the shown time and holds t
   assert.ok(Math.abs(out.head[0] - 104.5) < 1e-5); // the ring kept the newest four
   assert.equal(track.latest, 1350);
 });
+
+test('a peer whose poses come further apart is drawn further behind, pauses aside', () => {
+  const track = new PresenceTrack();
+  const p = emptyPresence();
+  for (let i = 0; i < 30; i++) track.push(50 * i, p);
+  assert.equal(track.delay, 100); // 20 Hz: the standard 100 ms
+  for (let i = 0; i < 30; i++) track.push(2000 + 125 * i, p); // 8 Hz (a full session of headsets)
+  assert.ok(Math.abs(track.delay - 187.5) < 5, `${track.delay}`);
+  track.push(track.latest + 1000, p); // a still user's once-a-second pose is a pause, not a rate
+  assert.ok(Math.abs(track.delay - 187.5) < 5);
+});
