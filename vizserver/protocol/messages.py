@@ -507,8 +507,11 @@ def check_hello(hello: Hello) -> None:
 
 
 def unexpected_binary(size: int) -> ProtocolError:
-    """The error for a binary WebSocket message from a client (clients send only JSON text)."""
-    return ProtocolError(ErrorCode.UNEXPECTED_BINARY, f"binary message of {size} bytes; clients send JSON text only")
+    """The error for a binary WebSocket message from a client that is not presence (protocol/presence.py)."""
+    return ProtocolError(
+        ErrorCode.UNEXPECTED_BINARY,
+        f"binary message of {size} bytes; clients send JSON text, and binary only for presence (VZP1)",
+    )
 
 
 def _decode(adapter: TypeAdapter[Any], data: str | bytes, limit: int, what: str) -> Any:
