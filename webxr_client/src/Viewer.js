@@ -180,7 +180,12 @@ export class Viewer {
   #tick() {
     const start = performance.now();
     const presenting = this.renderer.xr.isPresenting;
-    if (presenting !== this.wasPresenting) this.frameStats.clear();
+    if (presenting !== this.wasPresenting) {
+      this.frameStats.clear();
+      // The headset's framebuffer needs its own shader programs (another output colour space): make
+      // them all now, hidden parts too, not in whichever later frame first shows a ray, reticle or label.
+      if (presenting) this.renderer.compileAsync(this.scene, this.camera).catch((error) => console.warn(`shader warm-up: ${error.message}`));
+    }
     this.wasPresenting = presenting;
     this.renderer.info.reset();
     if (this.beforeTick) this.beforeTick();

@@ -1,4 +1,5 @@
 import * as THREE from 'three';
+import { BoundsTrees } from './BoundsTrees.js';
 
 /** Length (m) of a ray that points at nothing. */
 export const RAY_LENGTH_M = 3;
@@ -19,8 +20,9 @@ export class XRPointers {
    * @param {() => import('./ObjectView.js').ObjectView[]} views the current objects
    * @param {{ onSelect: (picked: {hit: THREE.Intersection, view: object, side: number}) => void, onToggleSize: () => void, stopAt?: (index: number) => number }} hooks
    *   `stopAt`: how far (m) controller `index`'s ray goes before something else takes it (a panel); Infinity: nothing
+   *   `trees`: the meshes' bounds trees (built on first use when not given)
    */
-  constructor(viewer, views, { onSelect, onToggleSize, stopAt = () => Infinity, canSelect = () => true }) {
+  constructor(viewer, views, { onSelect, onToggleSize, stopAt = () => Infinity, canSelect = () => true, trees = new BoundsTrees() }) {
     /** `canSelect(index)`: false while a select means something else (AR placement, the end of a pinch-drag). */
     this.canSelect = canSelect;
     this.viewer = viewer;
@@ -29,8 +31,15 @@ export class XRPointers {
     this.onToggleSize = onToggleSize;
     this.stopAt = stopAt;
     this.raycaster = new THREE.Raycaster();
-    this.targets = [];
+    this.raycaster.firstHitOnly = true; // three-mesh-bvh: the nearest hit per mesh is all a pointer needs
+    this.trees = trees;
     this.hits = [];
+    this.exhaustive = false;
+    /** Casts the ray at one node of a view (bound once: `traverseVisible` calls it per node, no allocation). */
+    this.castMesh = (node) => {
+      if (!node.layers.test(this.raycaster.layers)) return;
+      if (!node.isMesh || this.trees.ready(node) || this.exhaustive) node.raycast(this.raycaster, this.hits);
+    };
     this.selects = 0;
     this.rayGeometry = new THREE.BufferGeometry().setFromPoints([new THREE.Vector3(0, 0, 0), new THREE.Vector3(0, 0, -1)]);
     this.reticleGeometry = new THREE.RingGeometry(0.004, 0.007, 24);
@@ -91,6 +100,7 @@ export class XRPointers {
     this.reticleGeometry.dispose();
     this.highlight.removeFromParent();
     this.highlight.dispose();
+    this.trees.dispose();
   }
 
   #pointer(index) {
@@ -127,7 +137,7 @@ export class XRPointers {
     };
     pointer.handleSelect = () => {
       if (!pointer.connected || !this.canSelect(index)) return;
-      if (!this.#cast(controller, pointer.found)) return;
+      if (!this.#cast(controller, pointer.found, true)) return;
       if (pointer.found.hit.distance >= this.stopAt(index)) return; // the panel took it
       const picked = { hit: pointer.found.hit, view: pointer.found.view, side: 0 };
       // A hand's pinch is decided when it opens (a pinch that dragged is a grab); the spec fires
@@ -152,25 +162,26 @@ export class XRPointers {
     this.onSelect(picked);
   }
 
-  /** Whether the controller's ray meets a visible object; the nearest surface goes in `out` ({hit, view}). */
-  #cast(controller, out) {
+  /**
+   * Whether the controller's ray meets a visible object; the nearest surface goes in `out` ({hit, view}).
+   * A mesh whose bounds tree is still being built is left out of the hover (a brute-force ray at a
+   * 1M-triangle surface takes tens of ms per frame) but not out of a trigger (`exhaustive`).
+   */
+  #cast(controller, out, exhaustive = false) {
     const views = this.views();
-    this.targets.length = 0;
-    for (const view of views) if (view.group.visible && view.loaded) this.targets.push(view.group);
-    if (this.targets.length === 0) return false;
     controller.updateMatrixWorld(true);
     this.raycaster.setFromXRController(controller);
     this.hits.length = 0;
-    this.raycaster.intersectObjects(this.targets, true, this.hits);
-    for (const hit of this.hits) {
-      const view = views.find((v) => isDescendant(hit.object, v.group));
-      if (view) {
-        out.hit = hit;
-        out.view = view;
-        return true;
-      }
-    }
-    return false;
+    this.exhaustive = exhaustive;
+    for (const view of views) if (view.group.visible && view.loaded) view.group.traverseVisible(this.castMesh);
+    let nearest = null;
+    for (const hit of this.hits) if (nearest === null || hit.distance < nearest.distance) nearest = hit;
+    if (nearest === null) return false;
+    const view = views.find((v) => isDescendant(nearest.object, v.group));
+    if (!view) return false;
+    out.hit = nearest;
+    out.view = view;
+    return true;
   }
 
   #pollSizeButton(pointer) {
