@@ -3,6 +3,8 @@ import { canvasSprite } from './canvasSprite.js';
 import { LEFT, POINTER, POINTER_FROM_LEFT, POINTER_FROM_RIGHT, POINTER_HIT, RIGHT, XR, emptyPresence, isPresence, readBatch } from './PresenceCodec.js';
 import { PresenceTrack } from './PresenceTrack.js';
 
+/** Avatars drawn at most: a session's clients (MAX_CLIENTS_PER_SESSION on the server). */
+export const MAX_AVATARS = 64;
 const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45'];
 const TAG_WIDTH = 256;
 const TAG_HEIGHT = 64;
@@ -16,8 +18,11 @@ const HAND_SIZE = 0.5;
  * with a nose that shows where it faces), hands in the headset, a pointer line to where it points,
  * and a name tag. Avatars live in the scene content's coordinates (their root follows the content
  * group), so each appears where its owner is relative to the model. Drawn 100 ms (PresenceTrack's
- * `delay`) behind the newest pose, interpolated between received ones. `presence_peers` says who each slot
- * is and who left; `members` (when the session sends it) gives names and colours.
+ * `delay`) behind the newest pose, interpolated between received ones. `presence_peers` says who each
+ * slot is and who left; `members` (when the session sends it) gives names and colours.
+ *
+ * Heads, noses, hands and pointer dots are instanced and every pointer line is one line set, so a full
+ * session costs five draw calls plus one per name tag (the headset's budget is under 100).
  */
 export class PresenceAvatars {
   /** @param {import('./Viewer.js').Viewer} viewer */
@@ -27,7 +32,7 @@ export class PresenceAvatars {
     this.root.name = 'presence-avatars';
     this.root.matrixAutoUpdate = false;
     viewer.scene.add(this.root);
-    /** slot -> peer ({ slot, clientId, member, name, role, track, avatar }) */
+    /** slot -> peer ({ slot, clientId, member, name, role, track, index, tag, shown }) */
     this.peers = new Map();
     /** member id -> { name, color } from `members` */
     this.members = new Map();
@@ -35,16 +40,35 @@ export class PresenceAvatars {
     this.selfMember = null;
     this.selfRole = null;
     this.scratch = emptyPresence();
-    this.shown = emptyPresence();
     this.batches = 0;
     this.errors = 0;
+    this.freeIndices = Array.from({ length: MAX_AVATARS }, (_, i) => MAX_AVATARS - 1 - i);
     this.up = new THREE.Vector3();
     this.inverse = new THREE.Quaternion();
-    this.headGeometry = new THREE.SphereGeometry(0.5, 20, 14);
-    this.noseGeometry = new THREE.ConeGeometry(0.2, 0.4, 16).rotateX(-Math.PI / 2).translate(0, 0, -0.6);
-    this.handGeometry = new THREE.BoxGeometry(0.35 * HAND_SIZE, 0.15 * HAND_SIZE, 0.5 * HAND_SIZE);
-    this.dotGeometry = new THREE.SphereGeometry(0.08, 12, 8);
+    this.position = new THREE.Vector3();
+    this.quaternion = new THREE.Quaternion();
+    this.scale = new THREE.Vector3();
+    this.matrix = new THREE.Matrix4();
+    this.hidden = new THREE.Matrix4().makeScale(0, 0, 0);
+    this.color = new THREE.Color();
+
+    this.material = new THREE.MeshStandardMaterial({ color: 0xffffff, roughness: 0.5 });
     this.noseMaterial = new THREE.MeshStandardMaterial({ color: 0xf2f2f2, roughness: 0.6 });
+    this.heads = this.#instanced(new THREE.SphereGeometry(0.5, 20, 14), this.material, MAX_AVATARS, 'presence-heads');
+    const nose = new THREE.ConeGeometry(0.2, 0.4, 16).rotateX(-Math.PI / 2).translate(0, 0, -0.6); // faces -z
+    this.noses = this.#instanced(nose, this.noseMaterial, MAX_AVATARS, 'presence-noses');
+    const hand = new THREE.BoxGeometry(0.35 * HAND_SIZE, 0.15 * HAND_SIZE, 0.5 * HAND_SIZE);
+    this.hands = this.#instanced(hand, this.material, 2 * MAX_AVATARS, 'presence-hands');
+    this.dots = this.#instanced(new THREE.SphereGeometry(0.08, 12, 8), this.material, MAX_AVATARS, 'presence-dots');
+    const lineGeometry = new THREE.BufferGeometry();
+    lineGeometry.setAttribute('position', new THREE.BufferAttribute(new Float32Array(MAX_AVATARS * 6), 3));
+    lineGeometry.setAttribute('color', new THREE.BufferAttribute(new Float32Array(MAX_AVATARS * 6), 3));
+    this.lines = new THREE.LineSegments(lineGeometry, new THREE.LineBasicMaterial({ vertexColors: true }));
+    this.lines.name = 'presence-pointers';
+    this.lines.frustumCulled = false;
+    this.lines.raycast = () => {};
+    this.root.add(this.lines);
+
     this.handlePeer = (slot, presence) => {
       const peer = this.peers.get(slot);
       if (peer) peer.track.push(performance.now(), presence);
@@ -89,11 +113,13 @@ export class PresenceAvatars {
         peer = undefined;
       }
       if (!peer) {
-        peer = { slot: info.slot, clientId: info.client_id, track: new PresenceTrack(), avatar: null };
+        if (info.client_id === this.self || !this.freeIndices.length) continue;
+        peer = { slot: info.slot, clientId: info.client_id, track: new PresenceTrack(), index: this.freeIndices.pop(),
+          tag: null, shown: emptyPresence(), visible: false };
         this.peers.set(info.slot, peer);
       }
       Object.assign(peer, { member: info.member ?? null, name: info.name || '', role: info.role || '' });
-      if (peer.avatar) this.#label(peer);
+      this.#label(peer);
     }
     this.viewer.requestRender();
   }
@@ -106,7 +132,7 @@ export class PresenceAvatars {
     this.selfRole = role;
   }
 
-  /** Once per animation frame: move each avatar to its owner's pose of `INTERPOLATION_DELAY_MS` ago. */
+  /** Once per animation frame: move each avatar to its owner's pose of `track.delay` ago. */
   update() {
     const viewer = this.viewer;
     const now = performance.now();
@@ -115,18 +141,22 @@ export class PresenceAvatars {
     viewer.content.getWorldQuaternion(this.inverse).invert();
     this.up.copy(viewer.renderer.xr.isPresenting ? THREE.Object3D.DEFAULT_UP : viewer.camera.up).applyQuaternion(this.inverse);
     let moving = false;
+    let top = 0;
     for (const peer of this.peers.values()) {
+      top = Math.max(top, peer.index + 1);
       const at = now - peer.track.delay;
-      if (peer.clientId === this.self || !peer.track.sample(at, this.shown)) continue;
-      if (!peer.avatar) {
-        peer.avatar = this.#avatar();
-        this.#label(peer);
-        moving = true;
-      }
-      this.#place(peer.avatar, this.shown);
+      if (!peer.track.sample(at, peer.shown)) continue;
+      if (!peer.visible) moving = true;
+      this.#place(peer);
       if (at <= peer.track.latest + 50) moving = true; // one frame after the newest pose is reached
     }
-    if (moving) viewer.requestRender();
+    for (const mesh of [this.heads, this.noses, this.dots]) mesh.count = top;
+    this.hands.count = 2 * top;
+    this.lines.geometry.setDrawRange(0, 2 * top);
+    if (!moving) return;
+    for (const mesh of [this.heads, this.noses, this.hands, this.dots]) mesh.instanceMatrix.needsUpdate = true;
+    this.lines.geometry.attributes.position.needsUpdate = true;
+    viewer.requestRender();
   }
 
   /** For `App.state()`: each other client's avatar as drawn now (content coordinates). */
@@ -134,29 +164,47 @@ export class PresenceAvatars {
     return {
       batches: this.batches,
       errors: this.errors,
-      peers: [...this.peers.values()].filter((p) => p.clientId !== this.self).map((peer) => {
-        const a = peer.avatar;
-        return {
-          slot: peer.slot,
-          clientId: peer.clientId,
-          name: this.#name(peer),
-          color: this.#color(peer),
-          role: peer.role,
-          visible: Boolean(a?.group.visible),
-          xr: Boolean(a?.xr),
-          head: a ? a.head.position.toArray() : null,
-          hands: a ? Number(a.left.visible) + Number(a.right.visible) : 0,
-          pointer: Boolean(a?.line.visible),
-        };
-      }),
+      peers: [...this.peers.values()].map((peer) => ({
+        slot: peer.slot,
+        clientId: peer.clientId,
+        name: this.#name(peer),
+        color: this.#color(peer),
+        role: peer.role,
+        visible: peer.visible,
+        xr: peer.visible && Boolean(peer.shown.flags & XR),
+        head: peer.visible ? [...peer.shown.head.subarray(0, 3)] : null,
+        hands: peer.visible ? Number(Boolean(peer.shown.flags & LEFT)) + Number(Boolean(peer.shown.flags & RIGHT)) : 0,
+        pointer: peer.visible && Boolean(peer.shown.flags & POINTER),
+      })),
     };
   }
 
   dispose() {
     for (const slot of [...this.peers.keys()]) this.#remove(slot);
     this.root.removeFromParent();
-    for (const g of [this.headGeometry, this.noseGeometry, this.handGeometry, this.dotGeometry]) g.dispose();
+    for (const mesh of [this.heads, this.noses, this.hands, this.dots]) {
+      mesh.geometry.dispose();
+      mesh.dispose();
+    }
+    this.lines.geometry.dispose();
+    this.lines.material.dispose();
+    this.material.dispose();
     this.noseMaterial.dispose();
+  }
+
+  #instanced(geometry, material, count, name) {
+    const mesh = new THREE.InstancedMesh(geometry, material, count);
+    mesh.name = name;
+    mesh.count = 0;
+    mesh.frustumCulled = false; // instances roam the whole scene; the bounds would need recomputing each frame
+    mesh.raycast = () => {};
+    mesh.instanceMatrix.setUsage(THREE.DynamicDrawUsage);
+    for (let i = 0; i < count; i++) {
+      mesh.setMatrixAt(i, this.hidden);
+      mesh.setColorAt(i, this.color.set(0xffffff)); // the colour attribute exists from the first frame: one shader
+    }
+    this.root.add(mesh);
+    return mesh;
   }
 
   #name(peer) {
@@ -171,36 +219,24 @@ export class PresenceAvatars {
     return PALETTE[hash % PALETTE.length];
   }
 
-  #avatar() {
-    const material = new THREE.MeshStandardMaterial({ color: 0xffffff, roughness: 0.5 });
-    const group = new THREE.Group();
-    group.name = 'presence-avatar';
-    const head = new THREE.Group();
-    head.add(new THREE.Mesh(this.headGeometry, material), new THREE.Mesh(this.noseGeometry, this.noseMaterial));
-    const left = new THREE.Mesh(this.handGeometry, material);
-    const right = new THREE.Mesh(this.handGeometry, material);
-    const lineGeometry = new THREE.BufferGeometry();
-    lineGeometry.setAttribute('position', new THREE.BufferAttribute(new Float32Array(6), 3));
-    const lineMaterial = new THREE.LineBasicMaterial({ color: 0xffffff });
-    const line = new THREE.Line(lineGeometry, lineMaterial);
-    line.frustumCulled = false;
-    const dot = new THREE.Mesh(this.dotGeometry, material);
-    const tag = canvasSprite({ width: TAG_WIDTH, height: TAG_HEIGHT, heightM: 1, name: 'presence-tag', renderOrder: 10 });
-    tag.sprite.visible = true;
-    group.add(head, left, right, line, dot, tag.sprite);
-    for (const part of group.children) part.raycast = () => {};
-    for (const mesh of head.children) mesh.raycast = () => {};
-    this.root.add(group);
-    return { group, head, left, right, line, dot, tag, material, lineMaterial, lineGeometry, xr: false };
-  }
-
+  /** Colour the avatar's parts and draw its name tag (on join, and when `members` changes). */
   #label(peer) {
-    const a = peer.avatar;
-    if (!a) return;
     const color = this.#color(peer);
-    a.material.color.set(color);
-    a.lineMaterial.color.set(color);
-    const { context, canvas, texture } = a.tag;
+    this.color.set(color);
+    const i = peer.index;
+    for (const [mesh, at] of [[this.heads, i], [this.dots, i], [this.hands, 2 * i], [this.hands, 2 * i + 1]]) {
+      mesh.setColorAt(at, this.color);
+      mesh.instanceColor.needsUpdate = true;
+    }
+    const colors = this.lines.geometry.attributes.color;
+    colors.setXYZ(2 * i, this.color.r, this.color.g, this.color.b);
+    colors.setXYZ(2 * i + 1, this.color.r, this.color.g, this.color.b);
+    colors.needsUpdate = true;
+    if (!peer.tag) {
+      peer.tag = canvasSprite({ width: TAG_WIDTH, height: TAG_HEIGHT, heightM: 1, name: 'presence-tag', renderOrder: 10 });
+      this.root.add(peer.tag.sprite);
+    }
+    const { context, canvas, texture } = peer.tag;
     context.clearRect(0, 0, canvas.width, canvas.height);
     context.fillStyle = 'rgba(20, 22, 28, 0.8)';
     context.beginPath();
@@ -215,50 +251,69 @@ export class PresenceAvatars {
     texture.needsUpdate = true;
   }
 
-  #place(a, p) {
+  #place(peer) {
+    const p = peer.shown;
+    const i = peer.index;
     const size = p.size;
-    a.xr = Boolean(p.flags & XR);
-    a.head.position.fromArray(p.head, 0);
-    a.head.quaternion.fromArray(p.head, 3);
-    a.head.scale.setScalar(size);
-    a.tag.sprite.position.copy(a.head.position).addScaledVector(this.up, size * TAG_LIFT);
-    a.tag.sprite.scale.set((size * TAG_SIZE * TAG_WIDTH) / TAG_HEIGHT, size * TAG_SIZE, 1);
-    placeHand(a.left, p.flags & LEFT, p.left, size);
-    placeHand(a.right, p.flags & RIGHT, p.right, size);
-    const pointing = Boolean(p.flags & POINTER);
-    a.line.visible = pointing;
-    a.dot.visible = pointing && Boolean(p.flags & POINTER_HIT);
-    if (pointing) {
+    peer.visible = true;
+    this.position.fromArray(p.head, 0);
+    this.quaternion.fromArray(p.head, 3);
+    this.matrix.compose(this.position, this.quaternion, this.scale.setScalar(size));
+    this.heads.setMatrixAt(i, this.matrix);
+    this.noses.setMatrixAt(i, this.matrix);
+    const sprite = peer.tag.sprite;
+    sprite.visible = true;
+    sprite.position.copy(this.position).addScaledVector(this.up, size * TAG_LIFT);
+    sprite.scale.set((size * TAG_SIZE * TAG_WIDTH) / TAG_HEIGHT, size * TAG_SIZE, 1);
+    this.#hand(2 * i, p.flags & LEFT, p.left, size);
+    this.#hand(2 * i + 1, p.flags & RIGHT, p.right, size);
+    const positions = this.lines.geometry.attributes.position;
+    if (p.flags & POINTER) {
       const from = p.flags & POINTER_FROM_LEFT ? p.left : p.flags & POINTER_FROM_RIGHT ? p.right : p.head;
-      const positions = a.lineGeometry.attributes.position;
-      positions.setXYZ(0, from[0], from[1], from[2]);
-      positions.setXYZ(1, p.pointer[0], p.pointer[1], p.pointer[2]);
-      positions.needsUpdate = true;
-      a.dot.position.fromArray(p.pointer, 0);
-      a.dot.scale.setScalar(size);
+      positions.setXYZ(2 * i, from[0], from[1], from[2]);
+      positions.setXYZ(2 * i + 1, p.pointer[0], p.pointer[1], p.pointer[2]);
+    } else {
+      positions.setXYZ(2 * i, 0, 0, 0);
+      positions.setXYZ(2 * i + 1, 0, 0, 0);
     }
-    a.group.visible = true;
+    if (p.flags & POINTER_HIT) {
+      this.position.fromArray(p.pointer, 0);
+      this.matrix.compose(this.position, this.quaternion.identity(), this.scale.setScalar(size));
+      this.dots.setMatrixAt(i, this.matrix);
+    } else {
+      this.dots.setMatrixAt(i, this.hidden);
+    }
+  }
+
+  #hand(at, present, pose, size) {
+    if (!present) {
+      this.hands.setMatrixAt(at, this.hidden);
+      return;
+    }
+    this.position.fromArray(pose, 0);
+    this.quaternion.fromArray(pose, 3);
+    this.matrix.compose(this.position, this.quaternion, this.scale.setScalar(size));
+    this.hands.setMatrixAt(at, this.matrix);
   }
 
   #remove(slot) {
     const peer = this.peers.get(slot);
     if (!peer) return;
     this.peers.delete(slot);
-    const a = peer.avatar;
-    if (!a) return;
-    a.group.removeFromParent();
-    a.material.dispose();
-    a.lineMaterial.dispose();
-    a.lineGeometry.dispose();
-    a.tag.texture.dispose();
-    a.tag.material.dispose();
+    const i = peer.index;
+    for (const [mesh, at] of [[this.heads, i], [this.noses, i], [this.dots, i], [this.hands, 2 * i], [this.hands, 2 * i + 1]]) {
+      mesh.setMatrixAt(at, this.hidden);
+      mesh.instanceMatrix.needsUpdate = true;
+    }
+    const positions = this.lines.geometry.attributes.position;
+    positions.setXYZ(2 * i, 0, 0, 0);
+    positions.setXYZ(2 * i + 1, 0, 0, 0);
+    positions.needsUpdate = true;
+    this.freeIndices.push(i);
+    if (peer.tag) {
+      peer.tag.sprite.removeFromParent();
+      peer.tag.texture.dispose();
+      peer.tag.material.dispose();
+    }
   }
-}
-
-function placeHand(mesh, present, pose, size) {
-  mesh.visible = Boolean(present);
-  if (!present) return;
-  mesh.position.fromArray(pose, 0);
-  mesh.quaternion.fromArray(pose, 3);
-  mesh.scale.setScalar(size);
 }
