@@ -67,6 +67,7 @@ def test_orbiting_in_one_page_moves_its_avatar_in_the_other(
     assert math.dist(before, drawn) < TOLERANCE
     peer = next(p for p in state(b)["presence"]["peers"] if p["clientId"] == a_id)
     assert peer["name"] and peer["color"].startswith("#") and not peer["xr"] and peer["hands"] == 0
+    assert peer["near"], "both pages fitted the same view: A's head is at B's eye and is not drawn there"
     assert [p["clientId"] for p in state(a)["presence"]["peers"]] == [b_id]  # A sees B, not itself
 
     box = a.locator("#viewport-canvas").bounding_box()
@@ -79,6 +80,7 @@ def test_orbiting_in_one_page_moves_its_avatar_in_the_other(
     after, drawn = settled_avatar(a, b)
     assert math.dist(before, after) > 1.0, "the drag did not orbit A's camera"
     assert math.dist(after, drawn) < TOLERANCE
+    assert not next(p for p in state(b)["presence"]["peers"] if p["clientId"] == a_id)["near"]
 
     a.close()
     wait_state(b, f"!s.presence.peers.some(p => p.clientId === {json.dumps(a_id)})")

@@ -12,6 +12,9 @@ const TAG_HEIGHT = 64;
 const TAG_SIZE = 0.4;
 const TAG_LIFT = 0.85;
 const HAND_SIZE = 0.5;
+/** A head closer than this many head sizes to this viewer's own eye is not drawn (two desktop users who both
+ * fitted the view share a camera position: the other's head would fill the screen). */
+const TOO_CLOSE = 2;
 
 /**
  * One avatar per other client of the session, from the server's presence batches: a head (a sphere
@@ -51,6 +54,8 @@ export class PresenceAvatars {
     this.matrix = new THREE.Matrix4();
     this.hidden = new THREE.Matrix4().makeScale(0, 0, 0);
     this.color = new THREE.Color();
+    this.eye = new THREE.Vector3();
+    this.toContent = new THREE.Matrix4();
 
     this.material = new THREE.MeshStandardMaterial({ color: 0xffffff, roughness: 0.5 });
     this.noseMaterial = new THREE.MeshStandardMaterial({ color: 0xf2f2f2, roughness: 0.6 });
@@ -115,7 +120,7 @@ export class PresenceAvatars {
       if (!peer) {
         if (info.client_id === this.self || !this.freeIndices.length) continue;
         peer = { slot: info.slot, clientId: info.client_id, track: new PresenceTrack(), index: this.freeIndices.pop(),
-          tag: null, shown: emptyPresence(), visible: false };
+          tag: null, shown: emptyPresence(), visible: false, near: false };
         this.peers.set(info.slot, peer);
       }
       Object.assign(peer, { member: info.member ?? null, name: info.name || '', role: info.role || '' });
@@ -139,6 +144,8 @@ export class PresenceAvatars {
     this.root.matrix.copy(viewer.content.matrixWorld);
     this.root.matrixWorldNeedsUpdate = true;
     viewer.content.getWorldQuaternion(this.inverse).invert();
+    this.toContent.copy(viewer.content.matrixWorld).invert();
+    viewer.camera.getWorldPosition(this.eye).applyMatrix4(this.toContent);
     this.up.copy(viewer.renderer.xr.isPresenting ? THREE.Object3D.DEFAULT_UP : viewer.camera.up).applyQuaternion(this.inverse);
     let moving = false;
     let top = 0;
@@ -146,14 +153,16 @@ export class PresenceAvatars {
       top = Math.max(top, peer.index + 1);
       const at = now - peer.track.delay;
       if (!peer.track.sample(at, peer.shown)) continue;
+      const near = peer.near;
       if (!peer.visible) moving = true;
       this.#place(peer);
+      if (peer.near !== near) moving = true;
       if (at <= peer.track.latest + 50) moving = true; // one frame after the newest pose is reached
     }
     for (const mesh of [this.heads, this.noses, this.dots]) mesh.count = top;
     this.hands.count = 2 * top;
     this.lines.geometry.setDrawRange(0, 2 * top);
-    if (!moving) return;
+    if (!moving) return; // nothing changed since the last upload
     for (const mesh of [this.heads, this.noses, this.hands, this.dots]) mesh.instanceMatrix.needsUpdate = true;
     this.lines.geometry.attributes.position.needsUpdate = true;
     viewer.requestRender();
@@ -171,6 +180,7 @@ export class PresenceAvatars {
         color: this.#color(peer),
         role: peer.role,
         visible: peer.visible,
+        near: Boolean(peer.near),
         xr: peer.visible && Boolean(peer.shown.flags & XR),
         head: peer.visible ? [...peer.shown.head.subarray(0, 3)] : null,
         hands: peer.visible ? Number(Boolean(peer.shown.flags & LEFT)) + Number(Boolean(peer.shown.flags & RIGHT)) : 0,
@@ -258,11 +268,12 @@ export class PresenceAvatars {
     peer.visible = true;
     this.position.fromArray(p.head, 0);
     this.quaternion.fromArray(p.head, 3);
+    peer.near = this.position.distanceTo(this.eye) < size * TOO_CLOSE;
     this.matrix.compose(this.position, this.quaternion, this.scale.setScalar(size));
-    this.heads.setMatrixAt(i, this.matrix);
-    this.noses.setMatrixAt(i, this.matrix);
+    this.heads.setMatrixAt(i, peer.near ? this.hidden : this.matrix);
+    this.noses.setMatrixAt(i, peer.near ? this.hidden : this.matrix);
     const sprite = peer.tag.sprite;
-    sprite.visible = true;
+    sprite.visible = !peer.near;
     sprite.position.copy(this.position).addScaledVector(this.up, size * TAG_LIFT);
     sprite.scale.set((size * TAG_SIZE * TAG_WIDTH) / TAG_HEIGHT, size * TAG_SIZE, 1);
     this.#hand(2 * i, p.flags & LEFT, p.left, size);
