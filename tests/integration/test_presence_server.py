@@ -105,7 +105,7 @@ def test_each_client_sees_the_others_move_and_not_itself(server: LiveServer) -> 
         await a.until(lambda p: p.x_of(b.client_id) == 2.0)
         assert a.client_id not in a.heard  # nobody hears itself
         peers_of_c = [m for m in c.messages if m["type"] == "presence_peers" and m["full"]]
-        assert peers_of_c and all(p["name"] and p["role"] for p in peers_of_c[0]["peers"])
+        assert peers_of_c and all(p["name"] and p["role"] and p["member"] for p in peers_of_c[0]["peers"])
         for peer in (a, b, c):
             await peer.ws.close()
 

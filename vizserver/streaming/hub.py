@@ -223,8 +223,7 @@ class SessionHub:
         member = self.session.member(client.token) if client is not None else None
         if member is None:
             return PeerInfo(slot=slot, client_id=client_id)
-        return PeerInfo(slot=slot, client_id=client_id, member=getattr(member, "id", None), name=member.name,
-                        role=str(member.role))
+        return PeerInfo(slot=slot, client_id=client_id, member=member.id, name=member.name, role=member.role)
 
     def add_objects(self, objects: tuple[StreamObject, ...]) -> None:
         self._apply(AddObjects(objects))

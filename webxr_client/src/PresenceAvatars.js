@@ -98,7 +98,7 @@ export class PresenceAvatars {
     if (message.type === 'members') {
       this.members.clear();
       for (const m of message.members) {
-        this.members.set(m.id, { name: m.name, color: m.color });
+        this.members.set(m.id, { name: m.name, color: m.color, role: m.role });
         if (m.id === this.selfMember) this.selfRole = m.role;
       }
       for (const peer of this.peers.values()) this.#label(peer);
@@ -178,7 +178,7 @@ export class PresenceAvatars {
         clientId: peer.clientId,
         name: this.#name(peer),
         color: this.#color(peer),
-        role: peer.role,
+        role: this.members.get(peer.member)?.role ?? peer.role,
         visible: peer.visible,
         near: Boolean(peer.near),
         xr: peer.visible && Boolean(peer.shown.flags & XR),
