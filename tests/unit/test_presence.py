@@ -29,6 +29,7 @@ from vizserver.protocol.presence import (
     unpack_quaternion,
 )
 from vizserver.sessions.presence import PresenceBoard
+from vizserver.streaming.hub import ClientLink
 
 IDENTITY = (0.0, 0.0, 0.0, 1.0)
 
@@ -252,3 +253,15 @@ def test_the_slow_receivers_state_stays_one_entry_per_sender() -> None:
         board.update("a" if i % 2 else "b", body(float(i % 1000)), i / 1000.0)
     batch = board.batch("slow")
     assert batch is not None and len(decode_batch(batch)) == 2
+
+
+def test_a_link_sends_waiting_control_messages_before_the_presence_batch() -> None:
+    """A ``presence_peers`` queued before a batch reaches the client first (the batch may name its slots)."""
+    link = ClientLink()
+    batch = encode_batch([bytes((1,)) + body(1.0)])
+    link.outbox.put_control('{"type":"presence_peers"}')
+    link.put_presence(batch)
+    assert link.ready.is_set()
+    assert link.pop() == '{"type":"presence_peers"}'
+    assert link.pop() == batch
+    assert link.pop() is None and link.presence is None  # taken: the relay may make the next one
