@@ -1,3 +1,4 @@
+import { ZSTDDecoder } from 'three/addons/libs/zstddec.module.js';
 import { decompress } from 'fzstd';
 import { FieldTrack } from './FieldTrack.js';
 import { FrameError } from './FrameError.js';
@@ -23,6 +24,27 @@ const FORMATS = [
 const ZSTD_MAGIC = 0xfd2f_b528;
 
 /**
+ * zstd in WebAssembly (three.js's zstddec), loaded once for every decoder: 15-45x faster than fzstd
+ * on field frames (0.1-0.4 ms against about 6 ms for a 500k-vertex frame in node), which matters
+ * because frames are decoded on the main thread the headset's frames run on. It loads
+ * asynchronously; until then, or where WebAssembly cannot load (`wasmZstdError` says why), fzstd decodes.
+ */
+let wasmZstd = null;
+let wasmZstdLoading = null;
+export let wasmZstdError = null;
+
+function loadWasmZstd() {
+  if (!wasmZstdLoading) {
+    const decoder = new ZSTDDecoder();
+    wasmZstdLoading = decoder.init().then(
+      () => { wasmZstd = decoder; },
+      (error) => { wasmZstdError = String(error?.message ?? error); },
+    );
+  }
+  return wasmZstdLoading;
+}
+
+/**
  * Turns binary field frames into per-(object, field) {@link FieldTrack}s. Pure: no sockets, no DOM.
  *
  * `decode(bytes)` returns one of
@@ -33,10 +55,15 @@ const ZSTD_MAGIC = 0xfd2f_b528;
  * A malformed frame throws {@link FrameError} and changes no track.
  */
 export class FrameDecoder {
-  /** @param {{ now?: () => number, maxValueBytes?: number }} [options] */
-  constructor({ now = () => performance.now(), maxValueBytes = MAX_FRAME_VALUE_BYTES } = {}) {
+  /**
+   * @param {{ now?: () => number, maxValueBytes?: number, wasm?: boolean }} [options]
+   *   `wasm`: false keeps zstd payloads on fzstd (tests compare the two)
+   */
+  constructor({ now = () => performance.now(), maxValueBytes = MAX_FRAME_VALUE_BYTES, wasm = true } = {}) {
     this.now = now;
     this.maxValueBytes = maxValueBytes;
+    this.wasm = wasm;
+    if (wasm) loadWasmZstd();
     /** @type {Map<number, Map<number, FieldTrack>>} */
     this.tracks = new Map();
   }
@@ -44,6 +71,16 @@ export class FrameDecoder {
   /** The track of (object, field), or undefined before its first frame. */
   track(object, field) {
     return this.tracks.get(object)?.get(field);
+  }
+
+  /** Resolves once the WebAssembly zstd decoder is in use (or could not load: see `wasmZstdError`). */
+  ready() {
+    return this.wasm ? loadWasmZstd() : Promise.resolve();
+  }
+
+  /** Whether zstd payloads go through WebAssembly now (else fzstd). */
+  get usesWasm() {
+    return this.wasm && wasmZstd !== null;
   }
 
   /** Forget every delta base (a new connection that did not resume). */
@@ -140,14 +177,21 @@ export class FrameDecoder {
 
   #inflate(payload, expected) {
     const stated = zstdContentSize(payload);
+    if (stated > this.maxValueBytes) throw new FrameError(`zstd payload states ${stated} bytes; the limit is ${this.maxValueBytes}`);
     try {
+      if (this.usesWasm) {
+        if (stated >= 0 && stated !== expected) throw new FrameError(`frame payload is ${stated} bytes after zstd; the frame's values need ${expected}`);
+        // Room for exactly the frame's values: a payload that holds more fails, one that holds fewer comes back short.
+        const out = wasmZstd.decode(payload, expected);
+        if (out.byteLength === 0 && expected > 0) throw new FrameError(`zstd payload does not decompress into the frame's ${expected} bytes`);
+        return out;
+      }
       if (stated === expected) {
         if (!this.scratch || this.scratch.byteLength < expected) this.scratch = new Uint8Array(expected);
         const out = this.scratch.subarray(0, expected);
         const result = decompress(payload, out);
         return result.byteLength === expected ? result : out;
       }
-      if (stated > this.maxValueBytes) throw new FrameError(`zstd payload states ${stated} bytes; the limit is ${this.maxValueBytes}`);
       return decompress(payload);
     } catch (error) {
       if (error instanceof FrameError) throw error;

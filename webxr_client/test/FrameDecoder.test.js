@@ -3,7 +3,7 @@
 // against frames made by the server's own encoder.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FrameDecoder, FRAME_HEADER_BYTES } from '../src/FrameDecoder.js';
+import { FrameDecoder, FRAME_HEADER_BYTES, wasmZstdError } from '../src/FrameDecoder.js';
 import { FrameError } from '../src/FrameError.js';
 
 const F32 = 0;
@@ -157,4 +157,43 @@ test('malformed frames throw a FrameError naming the problem and leave tracks al
     assert.throws(() => decoder.decode(bytes), (error) => error instanceof FrameError && message.test(error.message));
   }
   assert.deepEqual(Array.from(decoder.track(0, 0).codes), [1, 2]);
+});
+
+// zstandard.ZstdCompressor(level=1) (the server's level) of an activation front over 65536 u8 codes:
+// x = linspace(0, 1, 65536); rint(255 * 0.5 * (1 - tanh((x - 0.4) / 0.02))); code sum 6684698, 22130 at 255
+const ZSTD_FRONT = hex('28b52ffd6000ff650e001410fffffefdfcfbfaf9f8f7f6f5f4f3f2f1f0efeeedecebeae9e8e7e6e5e4e3e2e1e0dfdedddcdbdad9d8d7d6d5d4d3d2d1d0cfcecdcccbcac9c8c7c6c5c4c3c2c1c0bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0afaeadacabaaa9a8a7a6a5a4a3a2a1a09f9e9d9c9b9a999897969594939291908f8e8d8c8b8a898887868584838281807f7e7d7c7b7a797877767574737271706f6e6d6c6b6a696867666564636261605f5e5d5c5b5a595857565554535251504f4e4d4c4b4a494847464544434241403f3e3d3c3b3a393837363534333231302f2e2d2c2b2a292827262524232221201f1e1d1c1b1a191817161514131211100f0e0d0c0b0a0908070605040302010081009810f007001258c8865110a31442c61882048610c1904044249860646426cac601a189d6b34313dd862337d831948510ee8db792dab10bd9d3bf5cc77817b8f297b03363063ae80c021771112ebec10e78eff5decb5598f5b5c9b3eaf28f88d61714f78898123e6a5ed52423e121af13b5a2502b6a1fa386f0544d327ca8f90a0d68010d61b2861111010f66f2b07e8623236b29786f3b582e3e888bb882c0d1813ecf33ec2f29e316de3122814a9550ecda95c47b6f082c64e8c08df636dc447b76a06d963605');
+
+test('zstd through WebAssembly gives the codes fzstd gives, and malformed payloads still throw FrameErrors', async () => {
+  const fast = new FrameDecoder();
+  await fast.ready();
+  assert.equal(wasmZstdError, null);
+  assert.equal(fast.usesWasm, true);
+  const slow = new FrameDecoder({ wasm: false });
+  assert.equal(slow.usesWasm, false);
+  const frames = [
+    [ZSTD_FRONT, 65536],
+    [ZSTD_WITH_SIZE, 300],
+    [ZSTD_WITHOUT_SIZE, 300],
+  ];
+  for (const [payload, count] of frames) {
+    const a = fast.decode(frame({ encoding: U8 | ZSTD, count, payload })).track.codes;
+    const b = slow.decode(frame({ encoding: U8 | ZSTD, count, payload })).track.codes;
+    assert.deepEqual(a, b);
+  }
+  const front = fast.track(0, 0);
+  assert.equal(front.count, 300); // the last frame's
+  const wave = new FrameDecoder().decode(frame({ encoding: U8 | ZSTD, count: 65536, payload: ZSTD_FRONT })).track.codes;
+  assert.equal(wave.reduce((sum, c) => sum + c, 0), 6684698);
+  assert.equal(wave.filter((c) => c === 255).length, 22130);
+  const good = { encoding: U8 | ZSTD, count: 300 };
+  const cases = [
+    [frame({ ...good, payload: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8) }), /zstd/],
+    [frame({ ...good, payload: ZSTD_FRONT.subarray(0, 200) }), /zstd|payload is/], // truncated
+    [frame({ ...good, count: 2, payload: ZSTD_WITH_SIZE }), /300 bytes/],
+    [frame({ ...good, count: 400, payload: ZSTD_WITHOUT_SIZE }), /zstd|payload is 300 bytes/],
+    [frame({ ...good, count: 200, payload: ZSTD_WITHOUT_SIZE }), /zstd|payload is/], // holds more than the frame states
+  ];
+  for (const [bytes, message] of cases) {
+    assert.throws(() => fast.decode(bytes), (error) => error instanceof FrameError && message.test(error.message), String(message));
+  }
 });
