@@ -127,8 +127,8 @@ def measure(page: Any, seconds: float) -> dict[str, float]:
 def frame_allocations(profile: dict[str, Any]) -> tuple[float, float]:
     """Sampled bytes allocated inside the frame callback's parts (FRAME_WORK): (the app's, the emulator's).
 
-    A sample counts as the emulator's when the nearest frame with a script URL is not the app's
-    bundle (iwer runs as an init script, which has none); three.js is bundled into the app.
+    A sample counts as the emulator's when the innermost script frame (builtins have no line) is not
+    in the app's bundle: iwer runs as an init script, which has no URL; three.js is in the bundle.
     """
     nodes: dict[int, dict[str, Any]] = {}
     parents: dict[int, int | None] = {}
@@ -148,7 +148,7 @@ def frame_allocations(profile: dict[str, Any]) -> tuple[float, float]:
         names = [frame["functionName"] for frame in stack]
         if FRAME_WORK not in names or "__benchRecord" in names:
             continue
-        url = next((frame["url"] for frame in stack if frame["url"]), "")
+        url = next((frame["url"] for frame in stack if frame["lineNumber"] >= 0), "")
         if "/client/" in url:
             app += sample["size"]
         else:
