@@ -6,7 +6,7 @@ import { ColormapTexture } from './ColormapTexture.js';
 import { Connection } from './Connection.js';
 import { FieldDisplay } from './FieldDisplay.js';
 import { FieldPicker } from './FieldPicker.js';
-import { FrameDecoder } from './FrameDecoder.js';
+import { FieldFrames } from './FieldFrames.js';
 import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
 import { LodChooser } from './LodChooser.js';
@@ -20,20 +20,15 @@ import { ServerApi } from './ServerApi.js';
 import { SidePanel } from './SidePanel.js';
 import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
-import { StepBuffer } from './StepBuffer.js';
 import { TimeControls } from './TimeControls.js';
 import { TwinMarkers } from './TwinMarkers.js';
 import { TwinPanel } from './TwinPanel.js';
-import { TwinSteering } from './TwinSteering.js';
+import { TWIN_ERRORS, TwinClient } from './TwinClient.js';
 import { UploadDropZone } from './UploadDropZone.js';
 import { Viewer } from './Viewer.js';
 import { XRView } from './XRView.js';
 
 export const CLIENT_NAME = 'vizserver-desktop/0.1.0';
-/** Error codes about twin requests: shown in the twin's section, not the panel's top line. */
-const TWIN_ERRORS = new Set(['bad_parameter', 'rate_limited', 'twin_unavailable']);
-/** A step past every real one: a live object's buffer (one frame) shows whatever it holds. */
-const LIVE_STEP = 0xffff_ffff;
 
 /**
  * The desktop viewer: owns the renderer (Viewer), the session's connection, the objects of the
@@ -50,9 +45,11 @@ export class App {
     this.api = new ServerApi();
     this.colormaps = new ColormapTexture();
     this.loader = new SceneLoader();
-    this.decoder = new FrameDecoder();
     /** @type {Map<number, ObjectView>} */
     this.views = new Map();
+    /** The same views as an array, kept as the scene changes (the headset's parts ask for it every frame). */
+    this.viewList = [];
+    this.listViews = () => this.viewList;
     /** @type {Map<string, FieldDisplay>} */
     this.displays = new Map();
     /** The field each object shows here, when the user picked one (object id -> field id|null). */
@@ -60,23 +57,17 @@ export class App {
     this.selectedId = null;
     this.session = null;
     this.revision = -1;
-    this.playback = { playing: false, step: 0, time: 0, speed: 1, loop: true, steps: 0, fps: 0 };
-    /** performance.now() when the last `playback` message came: the session clock's origin here. */
-    this.playbackAt = performance.now();
-    /** Decoded frames by step, waiting for the session clock (object id -> field id -> StepBuffer). */
-    this.buffers = new Map();
-    /** The buffered track each view draws now, so a tick re-uploads nothing unchanged. */
-    this.shown = new WeakMap();
+    this.frames = new FieldFrames(this.views, {
+      onKeyframe: (object, field) => this.connection.send({ type: 'keyframe', object, field }),
+      onError: (text) => this.panel.showMessage(text),
+      onDrawn: (view, track, shown) => this.#frameDrawn(view, track, shown),
+      onTrack: (track) => this.twin.frameArrived(track),
+    });
+    this.playback = this.frames.playback;
     this.framed = false;
-    this.frameErrors = 0;
     this.uploadCount = 0;
     /** Whether the scene has a time series (playback controls mean something). */
     this.timed = false;
-    /** The last `twin` message (null: this session has no twin). */
-    this.twin = null;
-    this.steering = new TwinSteering();
-    this.toWorld = new THREE.Matrix4();
-    this.localPoint = new THREE.Vector3();
     this.connectionState = 'connecting';
     this.welcomes = 0;
     this.resumed = false;
@@ -94,22 +85,21 @@ export class App {
     root.append(this.viewport);
     this.viewer = new Viewer(this.viewport, { onRendered: () => this.prober.place() });
     this.viewer.beforeTick = () => {
-      this.#present();
+      this.frames.present();
       this.avatars.update();
     };
     this.viewport.append(this.overlay);
-    this.prober = new Prober(this.viewer, this.overlay, () => [...this.views.values()], {
-      claimClick: (x, y) => this.#twinToolClick(x, y),
-      onProbe: () => this.#probeMoved(),
+    this.prober = new Prober(this.viewer, this.overlay, this.listViews, {
+      claimClick: (x, y) => this.twin.toolClick(x, y),
+      onProbe: () => this.twin.probeMoved(),
     });
     this.latencyBadge = new LatencyBadge(this.overlay);
     this.frameOverlay = new FrameOverlay(this.viewer, this.overlay);
     if (new URLSearchParams(window.location.search).get('debug') === '1') this.frameOverlay.setEnabled(true);
     this.markers = new TwinMarkers(this.viewer.content);
     const budget = LodChooser.budgetFrom(window.location.search);
-    this.lod = new LodChooser(this.viewer.renderer, () => [...this.views.values()], { budget });
+    this.lod = new LodChooser(this.viewer.renderer, this.listViews, { budget });
     this.avatars = new PresenceAvatars(this.viewer);
-    this.contentPoint = new THREE.Vector3();
     this.#buildPanel();
   }
 
@@ -136,7 +126,7 @@ export class App {
     this.connection.connect();
     this.presenceSender = new PresenceSender(this.viewer, {
       send: (bytes) => this.connection.sendBinary(bytes),
-      views: () => [...this.views.values()],
+      views: this.listViews,
       bounds: () => this.#sceneBounds(),
       pointers: () => this.xr.pointers.pointers,
       canSend: () => this.avatars.selfRole !== 'observer', // observers watch; the server refuses theirs
@@ -154,7 +144,7 @@ export class App {
       revision: this.revision,
       playback: { ...this.playback },
       frames: this.viewer.frames,
-      frameErrors: this.frameErrors,
+      frameErrors: this.frames.errors,
       split: this.viewer.split ? this.viewer.split.map((v) => v?.id ?? null) : null,
       clipping: this.clip.planes.length > 0,
       objects: [...this.views.values()].map((v) => ({
@@ -176,28 +166,10 @@ export class App {
         range: v.display ? [v.display.lo, v.display.hi] : null,
         frameStep: v.frameStep,
         frameCount: v.frameCount,
-        bufferedSteps: this.buffers.get(v.id)?.get(v.activeFieldId)?.size ?? 0,
+        bufferedSteps: this.frames.buffered(v),
         error: v.error,
       })),
-      twin: this.twin && {
-        object: this.twin.object,
-        state: this.twin.state,
-        message: this.twin.message ?? null,
-        time: this.twin.time,
-        timeUnit: this.twin.time_unit,
-        speed: this.twin.speed,
-        realtime: this.twin.realtime,
-        stepMs: this.twin.step_ms ?? null,
-        params: { ...this.twin.params },
-        lastLatencyMs: this.steering.lastLatencyMs,
-        frame: this.steering.lastStep,
-        seq: this.steering.seq,
-        error: this.twinPanel.errorText || null,
-        tool: this.twinPanel.activeTool,
-        markers: this.markers.count,
-        probeSamples: this.twinPanel.chart.size,
-        probeValue: this.twinPanel.chart.size ? this.twinPanel.chart.latest : null,
-      },
+      twin: this.twin.state(),
       presence: { ...this.avatars.state(), self: this.presenceSender?.state() ?? null },
       xr: this.xr.state(),
       frame: this.frameOverlay.state(),
@@ -245,9 +217,8 @@ export class App {
     this.welcomes += 1;
     this.resumed = resumed;
     if (!resumed) {
-      this.decoder.reset();
-      this.buffers.clear();
-      this.steering.reset();
+      this.frames.reset();
+      this.twin.reset();
     }
     this.panel.showMessage('');
     this.role = welcome.role;
@@ -261,24 +232,20 @@ export class App {
         this.#onScene(message);
         break;
       case 'playback':
-        Object.assign(this.playback, message);
-        this.playbackAt = performance.now();
-        this.#present();
+        this.frames.setPlayback(message);
         this.timeControls.update(message);
         break;
       case 'upload':
         this.upload.show(message.upload_id, message.name, message.stage, message.fraction, message.error);
         break;
       case 'twin':
-        this.#onTwin(message);
+        this.twin.update(message);
         break;
-      case 'twin_applied': {
-        const latency = this.steering.applied(message.seq, message.frame, performance.now());
-        if (latency !== null) this.latencyBadge.show(latency);
+      case 'twin_applied':
+        this.twin.applied(message);
         break;
-      }
       case 'error':
-        if (TWIN_ERRORS.has(message.code) || message.seq !== undefined) this.#twinRefused(message);
+        if (TWIN_ERRORS.has(message.code) || message.seq !== undefined) this.twin.refused(message);
         else this.panel.showMessage(`Server: ${message.message}`);
         break;
       default:
@@ -288,67 +255,16 @@ export class App {
 
   #onFrame(data) {
     if (this.avatars.receive(data)) return; // a presence batch, not a field frame
-    let result;
-    try {
-      result = this.decoder.decode(data);
-    } catch (error) {
-      this.frameErrors += 1;
-      this.panel.showMessage(`A field frame could not be shown: ${error.message}`);
-      return;
-    }
-    if (result.kind === 'need-keyframe') {
-      this.connection.send({ type: 'keyframe', object: result.object, field: result.field });
-      return;
-    }
-    if (result.kind !== 'frame') return;
-    const { track } = result; // decoded in arrival order (deltas need it); shown when its step is due
-    let fields = this.buffers.get(track.object);
-    if (!fields) this.buffers.set(track.object, (fields = new Map()));
-    let buffer = fields.get(track.field);
-    if (!buffer) fields.set(track.field, (buffer = new StepBuffer()));
-    const view = this.views.get(track.object);
-    if (view && isLive(view)) buffer.clear(); // a live object shows its newest frame, whatever its step
-    buffer.put(track.step, track.snapshot());
-    this.#present();
-    if (this.twin && track.object === this.twin.object) {
-      const latency = this.steering.frame(track.step, performance.now());
-      if (latency !== null) this.latencyBadge.show(latency);
-      this.twinPanel.setTime(track.time);
-    }
+    this.frames.receive(data);
   }
 
-  /** The session's step now: the last `playback` message's step moved on by the time since (docs/protocol.md). */
-  #sessionStep() {
-    const p = this.playback;
-    if (!p.playing || !(p.steps > 1) || !(p.fps > 0)) return p.step;
-    const step = Math.floor(p.step + ((performance.now() - this.playbackAt) / 1000) * p.fps * p.speed + 1e-6);
-    return p.loop ? step % p.steps : Math.min(step, p.steps - 1);
-  }
-
-  /** Draw, per object, the buffered frame of the session's step (or the latest before it). Runs every tick. */
-  #present() {
-    const step = this.#sessionStep();
-    const period = this.playback.playing && this.playback.loop ? this.playback.steps : 0;
-    for (const view of this.views.values()) {
-      const buffer = this.buffers.get(view.id)?.get(view.activeFieldId);
-      if (!buffer || buffer.size === 0) continue;
-      let at;
-      if (isLive(view)) {
-        at = buffer.at(LIVE_STEP);
-      } else {
-        const wanted = Math.min(step, (view.info.time?.steps ?? 1) - 1);
-        at = buffer.at(wanted, period);
-        if (at < 0 && view.frameStep === null) at = buffer.next(wanted, period); // nothing drawn yet: the nearest
-      }
-      const track = at < 0 ? undefined : buffer.value(at);
-      if (track === undefined || (this.shown.get(view) === track && view.frameStep !== null)) continue;
-      this.shown.set(view, track);
-      if (view.applyTrack(track) && this.prober.probe?.view === view) {
-        this.prober.refresh();
-        if (view.id === this.twin?.object) this.#sampleProbe(track);
-      }
-      this.viewer.requestRender();
+  /** FieldFrames gave `track` to `view`: a probe on it reads the new values. */
+  #frameDrawn(view, track, shown) {
+    if (shown && this.prober.probe?.view === view) {
+      this.prober.refresh();
+      this.twin.frameShown(view, track);
     }
+    this.viewer.requestRender();
   }
 
   #onScene(message) {
@@ -361,8 +277,7 @@ export class App {
       if (!info || info.asset !== view.info.asset) {
         view.dispose();
         this.views.delete(id);
-        this.decoder.forgetObject(id);
-        this.buffers.delete(id);
+        this.frames.forget(null, id);
         if (this.prober.probe?.view === view) this.prober.clear();
       } else if (JSON.stringify(info.fields) !== JSON.stringify(view.info.fields) || !info.time !== !view.info.time) {
         // Same mesh, other fields (a twin's outputs became live): rebind, and forget frames of the old ones.
@@ -370,9 +285,7 @@ export class App {
         view.info = info;
         view.fields = info.fields || [];
         this.fieldChoice.delete(id);
-        this.decoder.forgetObject(id);
-        this.buffers.delete(id);
-        this.shown.delete(view);
+        this.frames.forget(view);
       }
     }
     const loads = [];
@@ -383,6 +296,7 @@ export class App {
       this.viewer.add(view);
       loads.push(view.load().catch((error) => this.panel.showMessage(error.message)));
     }
+    this.viewList = [...this.views.values()];
     this.lod.update(); // new objects load the level chosen for them
     this.#rebuildDisplays(message.objects);
     for (const info of message.objects) {
@@ -394,9 +308,9 @@ export class App {
     const timed = message.objects.find((info) => info.time && info.time.steps > 1);
     this.timeControls.setTimeline(timed?.time ?? null);
     this.timed = Boolean(timed);
-    this.timeSection.hidden = Boolean(this.twin) && !this.timed; // a live twin alone has no playback
-    this.objectList.update([...this.views.values()], this.selectedId);
-    this.splitView.update([...this.views.values()]);
+    this.timeSection.hidden = Boolean(this.twin.status) && !this.timed; // a live twin alone has no playback
+    this.objectList.update(this.viewList, this.selectedId);
+    this.splitView.update(this.viewList);
     this.#refreshFieldPanel();
     Promise.all(loads).then(() => {
       if (!this.framed || first) this.#fit();
@@ -459,9 +373,22 @@ export class App {
     this.twinSection = twin.parentElement;
     this.twinSection.hidden = true;
     this.twinPanel = new TwinPanel(twin, {
-      onRequest: (message) => this.#sendTwin(message),
+      onRequest: (message) => this.twin.request(message),
       onTool: (name) => {
         this.viewer.canvas.style.cursor = name ? 'crosshair' : '';
+      },
+    });
+    this.twin = new TwinClient({
+      viewer: this.viewer,
+      views: this.views,
+      prober: this.prober,
+      panel: this.twinPanel,
+      markers: this.markers,
+      latencyBadge: this.latencyBadge,
+      send: (message) => Boolean(this.connection?.send(message)),
+      onShown: () => {
+        this.twinSection.hidden = false;
+        this.timeSection.hidden = !this.timed; // a live twin alone has no playback
       },
     });
     const time = this.panel.section('Time', 'time-section');
@@ -484,9 +411,9 @@ export class App {
     buttons.append(this.fitButton, this.screenshotButton);
     view.append(buttons);
     this.xr = new XRView(this.viewer, this.prober, view, {
-      views: () => [...this.views.values()],
+      views: this.listViews,
       bounds: () => this.#sceneBounds(),
-      onSelect: (picked) => this.#surfaceSelected(picked),
+      onSelect: (picked) => this.twin.surfaceSelected(picked),
       twinPanel: this.twinPanel,
       clip: this.clip,
       display: () => this.#selectedDisplay(),
@@ -500,93 +427,6 @@ export class App {
     this.screenshotButton.addEventListener('click', this.handleScreenshot);
     const upload = this.panel.section('Add data', 'upload-section');
     this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
-  }
-
-  // --- live twin ---
-
-  #onTwin(message) {
-    this.twin = message;
-    const view = this.views.get(message.object);
-    this.twinSection.hidden = false;
-    this.timeSection.hidden = !this.timed; // a live twin alone has no playback
-    this.twinPanel.update(message, view?.name);
-    this.#probeAxis();
-  }
-
-  /** Send a twin request with the next `seq`, remembering when (for the steering latency). */
-  #sendTwin(message) {
-    const numbered = this.steering.number(message);
-    if (!this.connection?.send(numbered)) {
-      this.twinPanel.showError('Not connected: the change was not sent');
-      return;
-    }
-    this.steering.sent(numbered.seq, performance.now());
-    if (message.type === 'twin_action' && !message.point) this.markers.undo(message.action);
-    if (message.type === 'twin_control' && message.reset) this.markers.clear();
-  }
-
-  #twinRefused(message) {
-    if (message.seq !== undefined) this.steering.refused(message.seq);
-    const prefix = { bad_parameter: 'Change refused', rate_limited: 'Too many changes', twin_unavailable: 'Twin unavailable' };
-    this.twinSection.hidden = false;
-    this.twinPanel.showError(`${prefix[message.code] ?? 'Refused'}: ${message.message}`);
-  }
-
-  /** With a tool chosen, a click on the twin object acts there (the point in the object's own coordinates). */
-  #twinToolClick(clientX, clientY) {
-    const action = this.twinPanel.activeTool;
-    if (!action || !this.twin) return false;
-    const view = this.views.get(this.twin.object);
-    const picked = view ? this.viewer.pick(clientX, clientY, [view]) : null;
-    if (picked) this.#twinActAt(action, view, picked.hit.point);
-    return true; // beside the twin: nothing to do, and no probe either while a tool is chosen
-  }
-
-  /** Send the twin tool `action` at world point `point` on the twin's `view`, and mark the spot. */
-  #twinActAt(action, view, point) {
-    const local = this.localPoint.copy(point).applyMatrix4(this.toWorld.copy(view.group.matrixWorld).invert());
-    this.#sendTwin({ type: 'twin_action', action, point: [local.x, local.y, local.z] });
-    this.markers.add(action, this.viewer.content.worldToLocal(this.contentPoint.copy(point)), view.bounds);
-    this.viewer.requestRender();
-  }
-
-  /** A headset controller's trigger on a surface: the active twin tool acts there, else it probes (as a click does). */
-  #surfaceSelected(picked) {
-    const action = this.twinPanel.activeTool;
-    if (action && this.twin) {
-      if (picked.view.id === this.twin.object) this.#twinActAt(action, picked.view, picked.hit.point);
-      return;
-    }
-    this.prober.probeHit(picked);
-  }
-
-  #probeMoved() {
-    this.#probeAxis();
-    const probe = this.prober.probe;
-    if (!probe || probe.view.id !== this.twin?.object) {
-      this.twinPanel.chart.clear(probe ? 'The probe is not on the twin' : undefined);
-    } else {
-      this.twinPanel.chart.clear('Waiting for the next frame…');
-    }
-  }
-
-  /** The chart's y axis: the twin object's shown field and its display range. */
-  #probeAxis() {
-    const view = this.twin ? this.views.get(this.twin.object) : null;
-    const field = view?.activeField;
-    if (!field || !view.display) return;
-    this.twinPanel.chart.setAxis({
-      title: field.name, unit: field.unit || '', lo: view.display.lo, hi: view.display.hi, timeUnit: this.twin.time_unit,
-    });
-  }
-
-  /**
-   * A live frame of the twin was drawn while the probe sits on it: plot the probed value. The
-   * value comes from the frame this client already decoded (no round trip to the server).
-   */
-  #sampleProbe(track) {
-    this.#probeAxis();
-    this.twinPanel.chart.add(track.time, this.prober.probe?.value ?? null);
   }
 
   /** The field picker chose a field for the selected object: every object with a field of that name follows. */
@@ -669,9 +509,4 @@ export class App {
     this.badge.update({ state: 'closed', detail: text });
     this.rejectReady(new Error(text));
   }
-}
-
-/** A scene object without a time axis whose fields stream is live (a twin's): its frames' steps are twin frames. */
-function isLive(view) {
-  return !view.info.time;
 }
