@@ -241,14 +241,112 @@ class LowerHand(_ClientMessage):
 
 MemberRequest = SetRole | ReturnPresenter | RemoveMember | AllowSteering | EndSession | RaiseHand | LowerHand
 
+# --- annotations and tours (docs/protocol.md "Annotations and tours") ---
+
+MAX_STROKE_WIRE_POINTS = 8192
+"""Points a stroke may list on the wire (a 64 KiB message holds no more); the session's own limit per
+stroke is lower and refused with its reason (``sessions/annotations.py``)."""
+
+MAX_ANNOTATIONS_LISTED = 4096
+"""Most annotations (or ids) in one server message; a session holds at most 1000."""
+
+MAX_TOUR_STEPS_LISTED = 1024
+"""Most step titles in a ``tour`` outline; a scene's tour has at most 100."""
+
+Vec3 = tuple[Finite, Finite, Finite]
+HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+TourModeName = Literal["off", "guided", "self_paced"]
+
+_PIN_FIELDS = ("object", "point", "text")
+_STROKE_FIELDS = ("points", "width")
+
+
+class AnnotationAdd(_ClientMessage):
+    """A pin (``object``, ``point``, ``normal?``, ``text``) or a stroke (``points``, ``width``); ``color`` defaults
+    to the member's colour. The session checks the limits (text length, points per stroke, quotas)."""
+
+    type: Literal["annotation_add"] = "annotation_add"
+    kind: Literal["pin", "stroke"]
+    object: U32 | None = Field(default=None, exclude_if=_omit_none)
+    point: Vec3 | None = Field(default=None, exclude_if=_omit_none)
+    normal: Vec3 | None = Field(default=None, exclude_if=_omit_none)
+    text: Text | None = Field(default=None, exclude_if=_omit_none)
+    points: Annotated[list[Vec3], Field(max_length=MAX_STROKE_WIRE_POINTS)] | None = Field(
+        default=None, exclude_if=_omit_none
+    )
+    width: Finite | None = Field(default=None, exclude_if=_omit_none)
+    color: HexColor | None = Field(default=None, exclude_if=_omit_none)
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> AnnotationAdd:
+        needed, foreign = (_PIN_FIELDS, (*_STROKE_FIELDS,)) if self.kind == "pin" else (
+            _STROKE_FIELDS, (*_PIN_FIELDS, "normal"))
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} needs {', '.join(missing)}")
+        extra = [name for name in foreign if getattr(self, name) is not None]
+        if extra:
+            raise ValueError(f"a {self.kind} has no {', '.join(extra)}")
+        return self
+
+
+class AnnotationDelete(_ClientMessage):
+    """Delete one annotation: its author or the host."""
+
+    type: Literal["annotation_delete"] = "annotation_delete"
+    id: U32
+
+
+class AnnotationClear(_ClientMessage):
+    """Delete every annotation of ``author`` (default: the sender's own), or with ``all`` everyone's (the host)."""
+
+    type: Literal["annotation_clear"] = "annotation_clear"
+    author: MemberId | None = Field(default=None, exclude_if=_omit_none)
+    all: bool | None = Field(default=None, exclude_if=_omit_none)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AnnotationClear:
+        if self.all and self.author is not None:
+            raise ValueError("give author or all, not both")
+        return self
+
+
+class TourMove(_ClientMessage):
+    """Guided: the presenter moves everyone; self-paced: a member moves their own step."""
+
+    type: Literal["tour"] = "tour"
+    move: Literal["next", "prev", "goto"]
+    step: U32 | None = Field(default=None, exclude_if=_omit_none)
+
+    @model_validator(mode="after")
+    def _step_with_goto(self) -> TourMove:
+        if (self.move == "goto") != (self.step is not None):
+            raise ValueError("step goes with move 'goto' (and only with it)")
+        return self
+
+
+class TourModeRequest(_ClientMessage):
+    """Start, switch or stop the tour; ``start``: the step to begin at."""
+
+    type: Literal["tour_mode"] = "tour_mode"
+    mode: TourModeName
+    start: U32 | None = Field(default=None, exclude_if=_omit_none)
+
+
+AnnotationRequest = AnnotationAdd | AnnotationDelete | AnnotationClear
+TourRequest = TourMove | TourModeRequest
+
 ClientMsg = (
     Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping | TwinParams | TwinAction | TwinControl
     | SetRole | ReturnPresenter | RemoveMember | AllowSteering | EndSession | RaiseHand | LowerHand
+    | AnnotationAdd | AnnotationDelete | AnnotationClear | TourMove | TourModeRequest
 )
 ClientMessage = Annotated[ClientMsg, Field(discriminator="type")]
 CLIENT_TYPES = (
     "hello", "subscribe", "playback", "keyframe", "ping", "twin_params", "twin_action", "twin_control",
     "set_role", "return_presenter", "remove_member", "allow_steering", "end_session", "raise_hand", "lower_hand",
+    "annotation_add", "annotation_delete", "annotation_clear", "tour", "tour_mode",
 )
 
 # --- server -> client ---
@@ -460,9 +558,116 @@ class SessionEnded(_Message):
     reason: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 
 
+class PinInfo(_Message):
+    kind: Literal["pin"] = "pin"
+    id: U32
+    author: Name
+    """The author's member id."""
+    color: HexColor
+    created: Finite
+    """Server time, seconds since the epoch."""
+    object: U32
+    point: Vec3
+    """In the object's own coordinates (before its ``transform``)."""
+    normal: Vec3 | None
+    text: Text
+
+
+class StrokeInfo(_Message):
+    kind: Literal["stroke"] = "stroke"
+    id: U32
+    author: Name
+    color: HexColor
+    created: Finite
+    points: Annotated[list[Vec3], Field(min_length=2, max_length=MAX_STROKE_WIRE_POINTS)]
+    """Scene content coordinates (metres, z up)."""
+    width: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+
+
+AnnotationInfo = Annotated[PinInfo | StrokeInfo, Field(discriminator="kind")]
+"""An entry of the annotations export (``AnnotationStore.to_json``)."""
+
+
+class AnnotationsMessage(_Message):
+    """Every annotation of the session, oldest first: on connect, after ``scene``."""
+
+    type: Literal["annotations"] = "annotations"
+    items: Annotated[list[AnnotationInfo], Field(max_length=MAX_ANNOTATIONS_LISTED)]
+
+
+class AnnotationMessage(_Message):
+    """One annotation was added (to everyone, its author included)."""
+
+    type: Literal["annotation"] = "annotation"
+    annotation: AnnotationInfo
+
+
+class AnnotationDeleted(_Message):
+    type: Literal["annotation_deleted"] = "annotation_deleted"
+    ids: Annotated[list[U32], Field(max_length=MAX_ANNOTATIONS_LISTED)]
+    by: Name
+    """The member id of who deleted them."""
+
+
+class TourOutline(_Message):
+    """The scene's tour: on connect (when the scene has one) and to everyone whenever its mode changes."""
+
+    type: Literal["tour"] = "tour"
+    title: Text
+    titles: Annotated[list[Text], Field(max_length=MAX_TOUR_STEPS_LISTED)]
+    """Every step's title, in order."""
+    count: U32
+    mode: TourModeName
+    step: U32
+    """The guided step (where a guided tour is, or resumes)."""
+
+
+class TourCamera(_Message):
+    """Scene content coordinates (metres, z up)."""
+
+    position: Vec3
+    target: Vec3
+    up: Vec3
+
+
+class TourClip(_Message):
+    axis: Literal["x", "y", "z"]
+    position: Annotated[float, Field(ge=0.0, le=1.0)]
+    """Fraction of the scene's bounds along ``axis``."""
+    flip: bool
+
+
+class TourStepMessage(_Message):
+    """A step to show: to everyone (guided), or to one member (self-paced, and on connect)."""
+
+    type: Literal["tour_step"] = "tour_step"
+    mode: TourModeName
+    step: U32
+    count: U32
+    title: Text
+    caption: Text
+    camera: TourCamera | None = Field(default=None, exclude_if=_omit_none)
+    """Left out when the step does not move the camera."""
+    visible: Annotated[list[U32], Field(max_length=MAX_SCENE_OBJECTS)] | None
+    """Object ids shown; ``null``: every object."""
+    clip: TourClip | None
+    """``null``: no clipping."""
+
+
+class TourProgress(_Message):
+    """To whoever may drive the tour (host, presenter), while it runs: each present member's step."""
+
+    type: Literal["tour_progress"] = "tour_progress"
+    mode: TourModeName
+    count: U32
+    steps: Annotated[dict[Name, U32], Field(max_length=MAX_MEMBERS_LISTED)]
+    """Member id -> step."""
+
+
 ServerMsg = (
     Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong | TwinStatus | TwinApplied
-    | MembersMessage | SessionEnded
+    | MembersMessage | SessionEnded | AnnotationsMessage | AnnotationMessage | AnnotationDeleted | TourOutline
+    | TourStepMessage | TourProgress
 )
 ServerMessage = Annotated[ServerMsg, Field(discriminator="type")]
 
