@@ -11,6 +11,7 @@ role puts the previous presenter back in the role it had before.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -21,6 +22,16 @@ PALETTE = (
     "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3", "#808000", "#000075", "#ffd8b1",
 )
 """Member colours (distinct at a glance); a newcomer gets the first one no current member has."""
+
+
+TOKEN_HASH_PREFIX = "sha256:"
+"""A member restored from a saved session is keyed by ``sha256:<hex digest of its token>`` (the store keeps
+no tokens) until its holder presents the token (:meth:`Roster.by_token`). Tokens never contain ``:``."""
+
+
+def token_digest(token: str) -> str:
+    """The hex SHA-256 of a token: what a saved session keeps instead of the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class RosterError(ValueError):
@@ -67,7 +78,20 @@ class Roster:
         return member
 
     def by_token(self, token: str | None) -> Member | None:
-        return self.members.get(token) if token else None
+        if not token or token.startswith(TOKEN_HASH_PREFIX):
+            return None
+        member = self.members.get(token)
+        return member if member is not None else self._reclaim(token)
+
+    def _reclaim(self, token: str) -> Member | None:
+        """A restored member whose holder presents its token: keyed by the token again, in its place in the order."""
+        key = TOKEN_HASH_PREFIX + token_digest(token)
+        saved = self.members.get(key)
+        if saved is None:
+            return None
+        member = replace(saved, token=token)
+        self.members = {token if k == key else k: member if k == key else m for k, m in self.members.items()}
+        return member
 
     def by_id(self, member_id: str) -> Member:
         for member in self.members.values():
