@@ -17,6 +17,11 @@ from fixtures.sessions import hello, make_registry, series_object
 from vizserver.protocol.messages import (
     CLIENT_TYPES,
     AllowSteering,
+    AnnotationAdd,
+    AnnotationClear,
+    AnnotationDelete,
+    AnnotationDeleted,
+    AnnotationMessage,
     ClientMsg,
     EndSession,
     ErrorMessage,
@@ -33,10 +38,15 @@ from vizserver.protocol.messages import (
     SessionEnded,
     SetRole,
     Subscribe,
+    TourModeRequest,
+    TourMove,
+    TourOutline,
+    TourStepMessage,
     TwinAction,
     TwinControl,
     TwinParams,
 )
+from vizserver.scenefile import TourSpec
 from vizserver.scenes.objects import BuiltScene
 from vizserver.sessions.roles import PERMISSIONS, ROLES, Role
 from vizserver.sessions.session import (
@@ -53,6 +63,7 @@ from vizserver.sessions.session import (
     Session,
     StreamsChanged,
 )
+from vizserver.sessions.tours import Tour, TourState
 
 H, P, A, OBS = "host", "presenter", "participant", "observer"
 ALL = {H, P, A, OBS}
@@ -76,7 +87,7 @@ ALLOWED: dict[str, tuple[set[str], set[str], set[str]]] = {
     "end_session": ({H}, {H}, {H}),
     "raise_hand": ({A}, {A}, {A}),
     "lower_hand": ({H, P, A}, {H, P, A}, {H, P, A}),
-    # not JSON control messages (presence is binary) or not yet messages: checked with Session.check
+    # not a JSON control message (presence is binary): checked with Session.check
     "presence": ({H, P, A}, {H, P, A}, {H, P, A}),
     "annotation_add": ({H, P, A}, {H, P, A}, {H, P, A}),
     "annotation_delete": ({H, P, A}, {H, P, A}, {H, P, A}),
@@ -102,6 +113,7 @@ def session_with_every_role(policy: str) -> tuple[Session, dict[str, str]]:
     for client_id, token in tokens.items():
         session.apply(Connect(client_id, token, hello()), 0.0)
     session.steering_allowed = policy == "steering"
+    session.tour = TourState(Tour.of_spec(TourSpec.model_validate({"steps": [{"title": "one"}, {"title": "two"}]})))
     ids = {cid: member.id for cid in tokens if (member := session.member(tokens[cid])) is not None}
     return session, ids
 
@@ -124,6 +136,11 @@ def sample(kind: str, ids: dict[str, str], steering: bool) -> ClientMsg:
         "end_session": lambda: EndSession(),
         "raise_hand": lambda: RaiseHand(),
         "lower_hand": lambda: LowerHand(),
+        "annotation_add": lambda: AnnotationAdd(kind="pin", object=0, point=(0.0, 0.0, 0.0), text="here"),
+        "annotation_delete": lambda: AnnotationDelete(id=1),
+        "annotation_clear": lambda: AnnotationClear(),
+        "tour": lambda: TourMove(move="next"),
+        "tour_mode": lambda: TourModeRequest(mode="guided"),
     }
     return messages[kind]()
 
@@ -172,6 +189,17 @@ def check_effect(kind: str, sender: str, session: Session, ids: dict[str, str], 
         assert members_broadcast(effects).hands == [ids[sender]]
     elif kind == "lower_hand":
         assert members_broadcast(effects).hands == []
+    elif kind == "annotation_add":
+        added = effects[0].message if isinstance(effects[0], Broadcast) else None
+        assert len(effects) == 1 and isinstance(added, AnnotationMessage) and added.annotation.author == ids[sender]
+    elif kind.startswith("annotation_"):
+        assert effects == [Broadcast(AnnotationDeleted(ids=[1], by=ids[sender]))] and not session.annotations.items
+    elif kind == "tour":  # self-paced: the sender's own step
+        shown = [e for e in effects if isinstance(e, Send) and isinstance(e.message, TourStepMessage)]
+        assert [(e.client_id, e.message.step) for e in shown] == [(sender, 1)]  # type: ignore[union-attr]
+    elif kind == "tour_mode":
+        assert isinstance(effects[0], Broadcast) and isinstance(effects[0].message, TourOutline)
+        assert effects[0].message.mode == "guided" and isinstance(effects[1].message, TourStepMessage)  # type: ignore[union-attr]
     else:  # pragma: no cover - a new type without a case here fails the coverage test below
         raise AssertionError(kind)
 
@@ -184,8 +212,14 @@ def test_every_role_and_client_message(kind: str, role: Role, policy: str) -> No
     session, ids = session_with_every_role(policy)
     if kind == "lower_hand" and role in (H, P, A):
         session.roster.hands.append(ids[role])  # someone's own hand to lower
+    if kind in ("annotation_delete", "annotation_clear"):  # the sender's own pin (id 1) to delete
+        session.annotations.add_pin(author=ids[role], object_id=0, point=(0, 0, 0), text="mine", color="#ffffff",
+                                    now=0.0, objects=range(1))
+    if kind == "tour" and session.tour is not None:
+        session.tour.set_mode("self_paced", driver=True)
     message = sample(kind, ids, session.steering_allowed)
-    before = copy.deepcopy((session.roster, session.playback, session.steering_allowed))
+    before = copy.deepcopy((session.roster, session.playback, session.steering_allowed, session.annotations,
+                            session.tour))
     effects = session.apply(Received(role, message), 1.0)
     if role in ALLOWED[kind][POLICIES.index(policy)]:
         assert not any(isinstance(e, Denied) for e in effects), effects
@@ -196,7 +230,7 @@ def test_every_role_and_client_message(kind: str, role: Role, policy: str) -> No
     assert isinstance(error, ErrorMessage) and error.code == "forbidden" and error.seq == seq
     assert kind in error.message and role in error.message
     assert effects == [Send(role, error), Denied(role, ids[role], role, error.message)]  # to the sender only
-    assert (session.roster, session.playback, session.steering_allowed) == before
+    assert (session.roster, session.playback, session.steering_allowed, session.annotations, session.tour) == before
 
 
 PASSIVE_CASES = [(k, r, p) for k in ALLOWED if k not in CLIENT_TYPES for r in ROLES for p in POLICIES]
@@ -204,7 +238,7 @@ PASSIVE_CASES = [(k, r, p) for k in ALLOWED if k not in CLIENT_TYPES for r in RO
 
 @pytest.mark.parametrize(("kind", "role", "policy"), PASSIVE_CASES, ids=[f"{k}-{r}-{p}" for k, r, p in PASSIVE_CASES])
 def test_message_types_outside_the_control_protocol_are_checked_too(kind: str, role: Role, policy: str) -> None:
-    """Presence (binary) and the annotation and tour types ruled before they are wired go through Session.check."""
+    """Presence (binary) goes through Session.check."""
     session, _ = session_with_every_role(policy)
     refused = session.check(role, kind, 1.0)
     if role in ALLOWED[kind][POLICIES.index(policy)]:

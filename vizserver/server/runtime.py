@@ -24,12 +24,13 @@ from vizserver.errors import VizServerError
 from vizserver.io.glb_decode import read_glb_file
 from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
-from vizserver.scenefile import TwinSpec, load_scene_file, object_path
+from vizserver.scenefile import TourSpec, TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
 from vizserver.scenes.objects import BuiltScene, StreamObject
 from vizserver.server.settings import ServerSettings
 from vizserver.sessions.registry import Created, SessionRegistry
+from vizserver.sessions.tours import Tour, TourState
 from vizserver.streaming.hub import SessionHub
 from vizserver.streaming.metrics import Counters
 from vizserver.streaming.series import SeriesLoader
@@ -65,13 +66,16 @@ class ServerRuntime:
         self.scenes: dict[Path, BuiltScene] = {}
         self.twins: dict[Path, TwinSpec | None] = {}
         """The twin each served scene file asks for."""
+        self.tours: dict[Path, TourSpec | None] = {}
+        """The guided tour of each served scene file."""
         self.remote_twins: dict[str, tuple[StreamObject, TwinSpec]] = {}
         """Sessions waiting for (or served by) a remote twin worker: the object it draws on and the scene's spec."""
         self.default_session_id = ""
         self.last_build = prebuilt
         if prebuilt is not None:
             self.scenes[settings.scene] = prebuilt.scene
-            self.twins[settings.scene] = load_scene_file(settings.scene).twin
+            spec = load_scene_file(settings.scene)
+            self.twins[settings.scene], self.tours[settings.scene] = spec.twin, spec.tour
             self.loader.add(prebuilt.series)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scene_lock = asyncio.Lock()
@@ -102,7 +106,8 @@ class ServerRuntime:
                 return hit
             started = time.perf_counter()
             build = await asyncio.to_thread(load_or_build, path, self.store, _progress_logger(path.name))
-            self.twins[path] = (await asyncio.to_thread(load_scene_file, path)).twin
+            spec = await asyncio.to_thread(load_scene_file, path)
+            self.twins[path], self.tours[path] = spec.twin, spec.tour
             self.loader.add(build.series)
             self.scenes[path] = build.scene
             self.last_build = build
@@ -122,6 +127,9 @@ class ServerRuntime:
             hub = self.hubs.pop(gone)
             self.spawn(hub.stop())
         created = self.registry.create(scene, now, open_to_all)
+        tour = self.tours.get(scene_path or self.settings.scene)
+        if tour is not None:
+            created.session.tour = TourState(Tour.of_spec(tour, twin.parameters if twin is not None else None))
         hub = SessionHub(created.session, self.loader, self.counters)
         hub.start()
         self.hubs[created.session.id] = hub

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vizserver.protocol.messages import (
+    AnnotationDeleted,
+    AnnotationMessage,
+    AnnotationsMessage,
     ClientMsg,
     ErrorMessage,
     Hello,
@@ -16,6 +19,9 @@ from vizserver.protocol.messages import (
     Pong,
     SceneMessage,
     SessionEnded,
+    TourOutline,
+    TourProgress,
+    TourStepMessage,
     TwinApplied,
     TwinStatus,
     UploadStatus,
@@ -26,7 +32,8 @@ from vizserver.sessions.roles import Role
 
 ServerMsg = (
     Welcome | SceneMessage | ErrorMessage | Pong | UploadStatus | TwinStatus | TwinApplied
-    | MembersMessage | SessionEnded
+    | MembersMessage | SessionEnded | AnnotationsMessage | AnnotationMessage | AnnotationDeleted | TourOutline
+    | TourStepMessage | TourProgress
 )
 """What effects carry (the ``playback`` state is built by :meth:`Session.playback_state`)."""
 

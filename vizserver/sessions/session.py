@@ -52,6 +52,8 @@ from vizserver.protocol.messages import (
 from vizserver.protocol.messages import ErrorMessage as ErrorMsg
 from vizserver.scenes.objects import BuiltScene, StreamObject
 from vizserver.server.settings import MAX_CLIENTS_PER_SESSION, MAX_TOKENS_PER_SESSION
+from vizserver.sessions import collab
+from vizserver.sessions.annotations import AnnotationStore
 from vizserver.sessions.events import (
     Accepted,
     AddObjects,
@@ -75,6 +77,7 @@ from vizserver.sessions.events import (
 from vizserver.sessions.members import Member, Roster, RosterError
 from vizserver.sessions.playback import Playback
 from vizserver.sessions.roles import DRIVERS, Policy, Role, permits, refusal
+from vizserver.sessions.tours import TourState
 
 __all__ = [  # the events and effects are re-exported: callers speak to a session through this module
     "Accepted", "AddObjects", "Broadcast", "Close", "Connect", "Delegate", "Denied", "Disconnect", "Effect", "Ended",
@@ -128,6 +131,12 @@ class Session:
     steering_allowed: bool = False
     """The host lets participants steer the twin."""
     ended: bool = False
+    annotations: AnnotationStore = field(default_factory=AnnotationStore)
+    """Pins and strokes (sessions/collab.py routes the requests); ``to_json``/``from_json`` for persistence."""
+    tour: TourState | None = None
+    """The scene's guided tour and where everyone is in it (``snapshot``/``restore``); ``None``: the scene has none."""
+    wall_offset: float = 0.0
+    """Added to the session's (monotonic) clock for wall-clock seconds (annotation times); the hub sets it."""
 
     @classmethod
     def of_scene(cls, session_id: str, join_code: str, scene: BuiltScene, now: float) -> Session:
@@ -211,6 +220,7 @@ class Session:
             Send(client.client_id, self.scene_message()),
             Send(client.client_id, None),
             Broadcast(self.members_message()),
+            *collab.joined(self, client.client_id, member),
             StreamsChanged(),
         ]
 
@@ -233,7 +243,11 @@ class Session:
             return []
         client.connected, client.left_at = False, now
         still_here = any(c.connected and c.token == client.token for c in self.clients.values())
-        return [StreamsChanged()] if still_here else [Broadcast(self.members_message()), StreamsChanged()]
+        if still_here:
+            return [StreamsChanged()]
+        member = self.member(client.token)
+        gone = collab.left(self, member.id) if member is not None else []
+        return [Broadcast(self.members_message()), *gone, StreamsChanged()]
 
     def check(self, client_id: str, message_type: str, now: float) -> list[Effect] | None:
         """``None`` when this client's role may send ``message_type`` now; else the refusal's effects
@@ -283,6 +297,8 @@ class Session:
                 return self._member_request(client, msg)
             except RosterError as exc:
                 return [Send(client.client_id, _error(ErrorCode.BAD_REQUEST, f"{msg.type}: {exc}"))]
+        if isinstance(msg, collab.Request):
+            return collab.request(self, client.client_id, msg, now)
         return [Delegate(client.client_id, msg)]
 
     def _member_request(self, client: ClientState, msg: MemberRequest) -> list[Effect]:
@@ -323,6 +339,7 @@ class Session:
         theirs = [c for c in self.clients.values() if c.token == member.token]
         for c in theirs:
             del self.clients[c.client_id]
+        collab.forget(self, member.id)
         code = int(CloseCode.REMOVED)
         return [*(Close(c.client_id, code, REMOVED_REASON) for c in theirs if c.connected), StreamsChanged()]
 

@@ -271,6 +271,32 @@ class TourState:
         shown = [] if already_there else [self._show(EVERYONE, self.guided_index, apply_shared=False)]
         return [changed, *shown, self._progress()]
 
+    # --- persistence ---
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain JSON values to resume from: the mode, the guided step and the self-paced steps (not who is present)."""
+        return {"mode": self.mode, "guided_index": self.guided_index, "member_steps": dict(self.member_steps)}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Resume from :meth:`snapshot`; steps are clamped to this tour (the scene file may have changed).
+
+        Raises :class:`TourError` (``bad_request``) for anything that is not a snapshot, changing nothing.
+        """
+        if not isinstance(snapshot, Mapping):
+            raise TourError("bad_request", "tour snapshot: expected an object")
+        mode, guided, steps = snapshot.get("mode"), snapshot.get("guided_index"), snapshot.get("member_steps")
+        if mode not in TOUR_MODES:
+            raise TourError("bad_request", f"tour snapshot: mode must be one of {', '.join(TOUR_MODES)}, not {mode!r}")
+        if isinstance(guided, bool) or not isinstance(guided, int):
+            raise TourError("bad_request", f"tour snapshot: guided_index must be an integer, not {guided!r}")
+        if not isinstance(steps, Mapping) or not all(
+            isinstance(m, str) and isinstance(i, int) and not isinstance(i, bool) for m, i in steps.items()
+        ):
+            raise TourError("bad_request", "tour snapshot: member_steps must map member ids to integers")
+        self.mode = mode
+        self.guided_index = self._clamp(guided)
+        self.member_steps = {m: self._clamp(i) for m, i in steps.items()} if mode == "self_paced" else {}
+
     # --- views ---
 
     def progress(self) -> dict[str, int]:

@@ -110,6 +110,7 @@ class SessionHub:
         self._outboxes: dict[str, Outbox] = {}
         self._counters = counters
         self._clock = clock
+        session.wall_offset = time.time() - clock()  # annotation times are wall-clock seconds
         self.streamer = Streamer(session, self._outboxes, loader, clock)
         self.twin: TwinController | None = None
         self.presence = PresenceBoard()
