@@ -1,4 +1,5 @@
-"""Session routes: create, join, invite, the default session, and the WebSocket each client streams over.
+"""Session routes: create, join, invite, the host's join link, the default session, and the WebSocket
+each client streams over.
 
 Joins are rate-limited per session and per client address (429 with the reason); an invite is a
 token of a chosen role that only the session's host may ask for.
@@ -6,16 +7,19 @@ token of a chosen role that only the session's host may ask for.
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+import segno
 from fastapi import APIRouter, HTTPException, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
 from vizserver.errors import LimitExceededError, VizServerError
 from vizserver.scenes.listing import find_scene
 from vizserver.server.runtime import ServerRuntime, runtime_of
+from vizserver.server.settings import JOIN_CODE_TTL_S
 from vizserver.sessions.registry import MAX_MEMBER_NAME_CHARS
 from vizserver.sessions.roles import Role
 from vizserver.sessions.session import Member, Session
@@ -110,17 +114,51 @@ async def invite(
     token: str | None = None,
 ) -> dict[str, Any]:
     """A token (and page link) of ``role`` for one more person; the host's token only (``?token=`` or Bearer)."""
-    runtime = runtime_of(request)
-    session = runtime.registry.get(session_id)
+    session = _hosted(request, session_id, token, "invite")
+    wanted = body or Invite()
+    invited = _join(request, session, wanted.name or wanted.role, time.monotonic(), wanted.role)
+    return _member_answer(request, session, invited)
+
+
+@router.get("/api/sessions/{session_id}/join-link")
+async def join_link(request: Request, session_id: str, token: str | None = None) -> dict[str, Any]:
+    """What the host hands out to a room: the join code, the page link that joins, and that link as a QR code.
+
+    The link names the session, not a token, so everyone who opens it (or scans the QR code) joins
+    as a participant with a token of their own.
+    """
+    session = _hosted(request, session_id, token, "ask for the join link")
+    now = time.monotonic()
+    expires_in = JOIN_CODE_TTL_S - (now - session.created)
+    url = f"{request.base_url}?{urlencode({'session': session.id})}"
+    return {
+        "session_id": session.id,
+        "join_code": session.join_code if expires_in > 0 else None,
+        "code_expires_in_s": max(0.0, round(expires_in)),
+        "url": url,
+        "qr_svg": _qr_svg(url),
+    }
+
+
+def _hosted(request: Request, session_id: str, token: str | None, action: str) -> Session:
+    """The session, when ``token`` (or the Bearer header) is its host's: else 404 / 403 saying who may ``action``."""
+    session = runtime_of(request).registry.get(session_id)
     if session is None:
         raise HTTPException(404, "no such session")
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
     member = session.member(token or bearer)
     if member is None or member.role != "host":
-        raise HTTPException(403, "only the session's host may invite (give the host token)")
-    wanted = body or Invite()
-    invited = _join(request, session, wanted.name or wanted.role, time.monotonic(), wanted.role)
-    return _member_answer(request, session, invited)
+        raise HTTPException(403, f"only the session's host may {action} (give the host token)")
+    return session
+
+
+def _qr_svg(text: str) -> str:
+    """``text`` as a QR code, a standalone SVG document (black on white, any size: it has a viewBox only)."""
+    out = io.BytesIO()
+    segno.make(text, error="m").save(
+        out, kind="svg", xmldecl=False, svgns=True, scale=4, dark="#000", light="#fff", omitsize=True, nl=False
+    )
+    return out.getvalue().decode()
 
 
 @router.get("/api/sessions/default")
