@@ -113,6 +113,8 @@ class SessionHub:
         session.wall_offset = time.time() - clock()  # annotation times are wall-clock seconds
         self.streamer = Streamer(session, self._outboxes, loader, clock)
         self.twin: TwinController | None = None
+        self.on_change: Callable[[], None] | None = None
+        """Called after every event the session took (the runtime saves the session soon after)."""
         self.presence = PresenceBoard()
         self._task: asyncio.Task[None] | None = None
         self._ending: asyncio.Task[None] | None = None
@@ -236,6 +238,8 @@ class SessionHub:
 
     def _apply(self, event: Event) -> None:
         self._dispatch(self.session.apply(event, self._clock()))
+        if self.on_change is not None:
+            self.on_change()
 
     def _dispatch(self, effects: list[Effect]) -> None:
         for effect in effects:
