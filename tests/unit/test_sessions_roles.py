@@ -25,6 +25,8 @@ from vizserver.protocol.messages import (
     ClientMsg,
     EndSession,
     ErrorMessage,
+    FollowRequest,
+    FollowState,
     Hello,
     KeyframeRequest,
     LowerHand,
@@ -94,6 +96,7 @@ ALLOWED: dict[str, tuple[set[str], set[str], set[str]]] = {
     "annotation_clear": ({H, P, A}, {H, P, A}, {H, P, A}),
     "tour": (ALL, ALL, ALL),
     "tour_mode": ({H, P}, {H, P}, {H, P, A}),
+    "follow": ({H, P}, {H, P}, {H, P}),  # not widened in an open session: a participant would lock everyone's view
 }
 
 TARGET = "target"
@@ -141,6 +144,7 @@ def sample(kind: str, ids: dict[str, str], steering: bool) -> ClientMsg:
         "annotation_clear": lambda: AnnotationClear(),
         "tour": lambda: TourMove(move="next"),
         "tour_mode": lambda: TourModeRequest(mode="guided"),
+        "follow": lambda: FollowRequest(on=True, lock=True),
     }
     return messages[kind]()
 
@@ -200,6 +204,8 @@ def check_effect(kind: str, sender: str, session: Session, ids: dict[str, str], 
     elif kind == "tour_mode":
         assert isinstance(effects[0], Broadcast) and isinstance(effects[0].message, TourOutline)
         assert effects[0].message.mode == "guided" and isinstance(effects[1].message, TourStepMessage)  # type: ignore[union-attr]
+    elif kind == "follow":
+        assert effects == [Broadcast(FollowState(leader=ids[sender], client=sender, lock=True))]
     else:  # pragma: no cover - a new type without a case here fails the coverage test below
         raise AssertionError(kind)
 
@@ -219,7 +225,7 @@ def test_every_role_and_client_message(kind: str, role: Role, policy: str) -> No
         session.tour.set_mode("self_paced", driver=True)
     message = sample(kind, ids, session.steering_allowed)
     before = copy.deepcopy((session.roster, session.playback, session.steering_allowed, session.annotations,
-                            session.tour))
+                            session.tour, session.following))
     effects = session.apply(Received(role, message), 1.0)
     if role in ALLOWED[kind][POLICIES.index(policy)]:
         assert not any(isinstance(e, Denied) for e in effects), effects
@@ -230,7 +236,8 @@ def test_every_role_and_client_message(kind: str, role: Role, policy: str) -> No
     assert isinstance(error, ErrorMessage) and error.code == "forbidden" and error.seq == seq
     assert kind in error.message and role in error.message
     assert effects == [Send(role, error), Denied(role, ids[role], role, error.message)]  # to the sender only
-    assert (session.roster, session.playback, session.steering_allowed, session.annotations, session.tour) == before
+    assert (session.roster, session.playback, session.steering_allowed, session.annotations, session.tour,
+            session.following) == before
 
 
 PASSIVE_CASES = [(k, r, p) for k in ALLOWED if k not in CLIENT_TYPES for r in ROLES for p in POLICIES]

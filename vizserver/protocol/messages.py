@@ -337,16 +337,25 @@ class TourModeRequest(_ClientMessage):
 AnnotationRequest = AnnotationAdd | AnnotationDelete | AnnotationClear
 TourRequest = TourMove | TourModeRequest
 
+
+class FollowRequest(_ClientMessage):
+    """Presenter or host: everyone's view follows the sender's (``on``), desktop cameras locked with ``lock``;
+    ``on: false`` releases everyone (docs/protocol.md "Follow me")."""
+
+    type: Literal["follow"] = "follow"
+    on: bool
+    lock: bool = False
+
 ClientMsg = (
     Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping | TwinParams | TwinAction | TwinControl
     | SetRole | ReturnPresenter | RemoveMember | AllowSteering | EndSession | RaiseHand | LowerHand
-    | AnnotationAdd | AnnotationDelete | AnnotationClear | TourMove | TourModeRequest
+    | AnnotationAdd | AnnotationDelete | AnnotationClear | TourMove | TourModeRequest | FollowRequest
 )
 ClientMessage = Annotated[ClientMsg, Field(discriminator="type")]
 CLIENT_TYPES = (
     "hello", "subscribe", "playback", "keyframe", "ping", "twin_params", "twin_action", "twin_control",
     "set_role", "return_presenter", "remove_member", "allow_steering", "end_session", "raise_hand", "lower_hand",
-    "annotation_add", "annotation_delete", "annotation_clear", "tour", "tour_mode",
+    "annotation_add", "annotation_delete", "annotation_clear", "tour", "tour_mode", "follow",
 )
 
 # --- server -> client ---
@@ -664,10 +673,22 @@ class TourProgress(_Message):
     """Member id -> step."""
 
 
+class FollowState(_Message):
+    """Who everyone follows: to all when it changes, and on connect while someone leads."""
+
+    type: Literal["follow"] = "follow"
+    leader: Name | None
+    """The leader's member id; ``null``: nobody leads (everyone has their own view)."""
+    client: Name | None
+    """The leader's connection (``presence_peers``' ``client_id``): whose presence the view follows."""
+    lock: bool
+    """Desktop cameras are locked to the leader's (no orbiting, no stopping)."""
+
+
 ServerMsg = (
     Welcome | SceneMessage | PlaybackState | UploadStatus | ErrorMessage | Pong | TwinStatus | TwinApplied
     | MembersMessage | SessionEnded | AnnotationsMessage | AnnotationMessage | AnnotationDeleted | TourOutline
-    | TourStepMessage | TourProgress
+    | TourStepMessage | TourProgress | FollowState
 )
 ServerMessage = Annotated[ServerMsg, Field(discriminator="type")]
 

@@ -14,6 +14,7 @@ from vizserver.protocol.messages import (
     AnnotationsMessage,
     ClientMsg,
     ErrorMessage,
+    FollowState,
     Hello,
     MembersMessage,
     Pong,
@@ -33,7 +34,7 @@ from vizserver.sessions.roles import Role
 ServerMsg = (
     Welcome | SceneMessage | ErrorMessage | Pong | UploadStatus | TwinStatus | TwinApplied
     | MembersMessage | SessionEnded | AnnotationsMessage | AnnotationMessage | AnnotationDeleted | TourOutline
-    | TourStepMessage | TourProgress
+    | TourStepMessage | TourProgress | FollowState
 )
 """What effects carry (the ``playback`` state is built by :meth:`Session.playback_state`)."""
 

@@ -6,7 +6,7 @@ cannot slip past the check. Pure: no session state beyond the two flags of :clas
 
 - ``host``: owns the session: assigns roles, hands the presenter role over, removes people,
   allows or mutes steering, ends the session; may also do all a presenter does.
-- ``presenter``: drives the shared view: playback, the twin, (later) follow-me and tours.
+- ``presenter``: drives the shared view: playback, the twin, follow-me and tours.
 - ``participant``: watches, is seen (presence), annotates, raises a hand; steers the twin
   while the host allows it.
 - ``observer``: watches only.
@@ -83,6 +83,9 @@ PERMISSIONS: Mapping[str, Rule] = {
     "annotation_clear": Rule(ACTIVE),
     "tour": Rule(EVERYONE),
     "tour_mode": Rule(DRIVERS, "open"),
+    # follow me: everyone's view follows the sender's; not widened in an open session, where every member is a
+    # participant: one of them locking everyone else's camera would take the demo from the rest
+    "follow": Rule(DRIVERS),
     # the hand raise queue; a participant lowers only its own hand
     "raise_hand": Rule(frozenset({"participant"})),
     "lower_hand": Rule(ACTIVE),

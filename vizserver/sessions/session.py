@@ -26,6 +26,7 @@ from vizserver.protocol.messages import (
     EndSession,
     ErrorCode,
     FieldInfo,
+    FollowRequest,
     Hello,
     KeyframeRequest,
     MemberInfo,
@@ -74,6 +75,7 @@ from vizserver.sessions.events import (
     StreamsChanged,
     UploadProgress,
 )
+from vizserver.sessions.follow import Following, follow_message
 from vizserver.sessions.members import Member, Roster, RosterError
 from vizserver.sessions.playback import Playback
 from vizserver.sessions.roles import DRIVERS, Policy, Role, permits, refusal
@@ -131,6 +133,8 @@ class Session:
     steering_allowed: bool = False
     """The host lets participants steer the twin."""
     ended: bool = False
+    following: Following | None = None
+    """Whose view everyone follows (sessions/follow.py); ``None``: nobody leads."""
     annotations: AnnotationStore = field(default_factory=AnnotationStore)
     """Pins and strokes (sessions/collab.py routes the requests); ``to_json``/``from_json`` for persistence."""
     tour: TourState | None = None
@@ -221,6 +225,7 @@ class Session:
             Send(client.client_id, None),
             Broadcast(self.members_message()),
             *collab.joined(self, client.client_id, member),
+            *([Send(client.client_id, follow_message(self.following))] if self.following else []),
             StreamsChanged(),
         ]
 
@@ -242,12 +247,13 @@ class Session:
         if client is None or not client.connected:
             return []
         client.connected, client.left_at = False, now
+        released = self._release_follow()
         still_here = any(c.connected and c.token == client.token for c in self.clients.values())
         if still_here:
-            return [StreamsChanged()]
+            return [*released, StreamsChanged()]
         member = self.member(client.token)
         gone = collab.left(self, member.id) if member is not None else []
-        return [Broadcast(self.members_message()), *gone, StreamsChanged()]
+        return [Broadcast(self.members_message()), *released, *gone, StreamsChanged()]
 
     def check(self, client_id: str, message_type: str, now: float) -> list[Effect] | None:
         """``None`` when this client's role may send ``message_type`` now; else the refusal's effects
@@ -297,9 +303,33 @@ class Session:
                 return self._member_request(client, msg)
             except RosterError as exc:
                 return [Send(client.client_id, _error(ErrorCode.BAD_REQUEST, f"{msg.type}: {exc}"))]
+        if isinstance(msg, FollowRequest):
+            return self._follow(client, msg)
         if isinstance(msg, collab.Request):
             return collab.request(self, client.client_id, msg, now)
         return [Delegate(client.client_id, msg)]
+
+    def _follow(self, client: ClientState, msg: FollowRequest) -> list[Effect]:
+        """The sender leads (``on``) or releases everyone; another driver's ``on`` takes the lead over."""
+        sender = self.member(client.token)
+        assert sender is not None  # checked with the permission
+        following = Following(sender.id, client.client_id, msg.lock) if msg.on else None
+        if following == self.following:
+            return []
+        self.following = following
+        return [Broadcast(follow_message(following))]
+
+    def _release_follow(self) -> list[Effect]:
+        """End following when its connection can no longer lead (gone, removed, no longer presenter or host)."""
+        lead = self.following
+        if lead is None:
+            return []
+        client = self.clients.get(lead.client)
+        member = self.member(client.token) if client is not None and client.connected else None
+        if member is not None and member.role in DRIVERS:
+            return []
+        self.following = None
+        return [Broadcast(follow_message(None))]
 
     def _member_request(self, client: ClientState, msg: MemberRequest) -> list[Effect]:
         """A request the permission table let through; :class:`RosterError` when it names no one it could."""
@@ -332,7 +362,7 @@ class Session:
             return effects
         for c in self.clients.values():
             c.denied_at.clear()  # roles or the policy changed: a refusal is news again
-        return [*effects, Broadcast(self.members_message())]
+        return [*effects, Broadcast(self.members_message()), *self._release_follow()]
 
     def _remove(self, member: Member) -> list[Effect]:
         """Close the removed member's connections; its token is already forgotten (revoked)."""
