@@ -7,7 +7,8 @@ const HEADINGS = { object: 'Object', field: 'Field', colormap: 'Colour map' };
  * fields colours it, and with which colour map, each option a button. A second face of the desktop
  * {@link import('./FieldPicker.js').FieldPicker} and {@link import('./ObjectList.js').ObjectList}:
  * it lists their options and picks by setting the select and sending its change (or clicking the
- * object's name), so the app's field and colour-map logic stays in one place.
+ * object's name), so the app's field and colour-map logic stays in one place. It reads their options
+ * again only after the DOM says they changed (a MutationObserver), not every frame.
  */
 export class XRFieldSection {
   /**
@@ -19,6 +20,15 @@ export class XRFieldSection {
     this.picker = fieldPicker;
     this.objectList = objectList;
     this.options = { objects: [], fields: [], colormaps: [] };
+    this.optionsKey = '';
+    /** Goes up when the options changed (the rows must be laid out again). */
+    this.version = 0;
+    this.selectedRow = null;
+    this.stale = true;
+    this.observer = new MutationObserver(() => { this.stale = true; });
+    this.observer.observe(fieldPicker.fieldSelect, { childList: true, subtree: true, characterData: true });
+    this.observer.observe(fieldPicker.colormapSelect, { childList: true, subtree: true, characterData: true });
+    this.observer.observe(objectList.list, { childList: true, subtree: true, attributes: true, attributeFilter: ['class'] });
   }
 
   /** Something to choose: a field of the selected object, or another object. */
@@ -27,12 +37,24 @@ export class XRFieldSection {
   }
 
   key() {
-    this.options = {
-      objects: [...this.objectList.rows.entries()].map(([id, { row }]) => ({ value: String(id), label: row.dataset.objectName })),
-      fields: [...this.picker.fieldSelect.options].map((o) => ({ value: o.value || 'none', label: o.value ? o.text : 'none' })),
-      colormaps: [...this.picker.colormapSelect.options].map((o) => ({ value: o.value, label: o.text })),
-    };
-    return JSON.stringify(this.options);
+    if (this.stale) this.#refresh();
+    return this.version;
+  }
+
+  /** What the texts and controls are drawn from: the selected object, field and colour map, and whether each can change. */
+  sign(signature) {
+    if (this.stale) this.#refresh();
+    const { fieldSelect, colormapSelect } = this.picker;
+    signature.add(this.version);
+    signature.add(this.selectedRow);
+    signature.add(fieldSelect.selectedIndex);
+    signature.add(fieldSelect.disabled);
+    signature.add(colormapSelect.selectedIndex);
+    signature.add(colormapSelect.disabled);
+  }
+
+  dispose() {
+    this.observer.disconnect();
   }
 
   rows() {
@@ -96,6 +118,22 @@ export class XRFieldSection {
     if (choice === 'object') return this.#selectedRow()?.dataset.objectId ?? null;
     if (choice === 'field') return this.picker.fieldSelect.value || 'none';
     return this.picker.colormapSelect.value;
+  }
+
+  /** Read the options and the selected row again (the DOM changed); a new version when the options differ. */
+  #refresh() {
+    this.stale = false;
+    this.selectedRow = this.#selectedRow();
+    const options = {
+      objects: [...this.objectList.rows.entries()].map(([id, { row }]) => ({ value: String(id), label: row.dataset.objectName })),
+      fields: [...this.picker.fieldSelect.options].map((o) => ({ value: o.value || 'none', label: o.value ? o.text : 'none' })),
+      colormaps: [...this.picker.colormapSelect.options].map((o) => ({ value: o.value, label: o.text })),
+    };
+    const key = JSON.stringify(options);
+    if (key === this.optionsKey) return;
+    this.optionsKey = key;
+    this.options = options;
+    this.version += 1;
   }
 
   #selectedRow() {

@@ -1,5 +1,6 @@
 import * as THREE from 'three';
 import { XRPanelPainter } from './XRPanelPainter.js';
+import { XRPanelSignature } from './XRPanelSignature.js';
 import {
   PANEL_WIDTH_M, controlAt, layoutPanel, panelHeightM, pixelX, pixelY, pokeStep, rangePosition, sliderFraction, trackY,
 } from './XRPanelLayout.js';
@@ -21,7 +22,11 @@ const POLL_MS = 200;
  * meets controller rays and fingertips with it, drags sliders (the desktop range input's pointerdown,
  * input, change), and repaints (XRPanelPainter) only when something shown changed.
  *
- * A section: `{id, shown(), key(), rows(), text(key), look(control), press(control), slider(control), values()}`.
+ * A section: `{id, shown(), key(), rows(), sign(signature), text(key), look(control), press(control),
+ * slider(control), values(), dispose?()}`. Asked every frame, `shown()`, `key()` (a number or string
+ * that changes when the rows must be laid out again) and `sign()` (adds, to an XRPanelSignature, the
+ * primitive values its texts and controls are drawn from) must not allocate; `text()` and `look()`
+ * are asked only when the signature changed.
  */
 export class XRPanel {
   /**
@@ -52,15 +57,18 @@ export class XRPanel {
     this.texture.anisotropy = 4;
     this.mesh = new THREE.Mesh(
       new THREE.PlaneGeometry(1, 1),
-      new THREE.MeshBasicMaterial({ map: this.texture, transparent: true, side: THREE.DoubleSide, toneMapped: false }),
+      // one pass for both faces: three.js draws a transparent double-sided material twice otherwise,
+      // flipping its side and bumping its version (a program lookup) on every draw
+      new THREE.MeshBasicMaterial({ map: this.texture, transparent: true, side: THREE.DoubleSide, forceSinglePass: true, toneMapped: false }),
     );
     this.mesh.name = name;
     this.mesh.visible = false;
     viewer.scene.add(this.mesh);
     this.layout = layoutPanel([]);
-    this.layoutKey = null;
+    this.layoutKey = new XRPanelSignature();
     this.looks = { texts: [], controls: [] };
-    this.signature = '';
+    this.signature = new XRPanelSignature();
+    this.hovered = new Set();
     this.polledAt = -Infinity;
     this.redraws = 0;
     /** The content's pose the panel was placed for (NaN: place it again). */
@@ -104,13 +112,15 @@ export class XRPanel {
     if (due) this.#relayout();
     this.#place();
     let hoverChanged = false;
-    for (const pointer of this.pointers) {
+    for (let i = 0; i < this.pointers.length; i++) {
+      const pointer = this.pointers[i];
       const before = pointer.hover;
       this.#aim(pointer);
       if (pointer.drag >= 0 && pointer.onPanel) this.#dragTo(pointer);
       hoverChanged ||= pointer.hover !== before;
     }
-    for (const finger of this.fingers) {
+    for (let i = 0; i < this.fingers.length; i++) {
+      const finger = this.fingers[i];
       const before = finger.hover;
       this.#poke(finger);
       hoverChanged ||= finger.hover !== before;
@@ -161,6 +171,7 @@ export class XRPanel {
       pointer.controller.removeEventListener('selectstart', pointer.handleStart);
       pointer.controller.removeEventListener('selectend', pointer.handleEnd);
     }
+    for (const section of this.sections) section.dispose?.();
     this.mesh.removeFromParent();
     this.mesh.geometry.dispose();
     this.mesh.material.dispose();
@@ -298,36 +309,52 @@ export class XRPanel {
   // --- layout, placement, paint ---
 
   #anyShown() {
-    for (const section of this.sections) if (section.shown()) return true;
+    for (let i = 0; i < this.sections.length; i++) if (this.sections[i].shown()) return true;
     return false;
   }
 
   /** Lay the rows out again when the sections shown, or their rows, changed. */
   #relayout() {
+    const key = this.layoutKey;
+    key.begin();
+    for (let i = 0; i < this.sections.length; i++) {
+      const section = this.sections[i];
+      if (!section.shown()) continue;
+      key.add(section.id);
+      key.add(section.key());
+    }
+    if (!key.end()) return;
     const shown = this.sections.filter((s) => s.shown());
-    const key = JSON.stringify(shown.map((s) => [s.id, s.key()]));
-    if (key === this.layoutKey) return;
-    this.layoutKey = key;
     for (const pointer of [...this.pointers, ...this.fingers]) this.#release(pointer);
     this.layout = layoutPanel(shown.map((s) => ({ id: s.id, rows: s.rows() })));
     this.canvas.width = this.layout.width;
     this.canvas.height = this.layout.height;
     this.mesh.scale.set(PANEL_WIDTH_M, panelHeightM(this.layout), 1);
     this.placedFor.elements[0] = NaN; // place again: the size changed
-    this.signature = '';
+    this.signature.reset();
   }
 
-  /** Ask the sections what each text and control shows; paint when that (or the hover) changed. */
+  /**
+   * Paint when what the sections show (their signatures) or the hover changed: only then are the
+   * texts and controls' looks asked for, drawn, and the texture uploaded again.
+   */
   #repaint() {
+    const signature = this.signature;
+    signature.begin();
+    for (let i = 0; i < this.sections.length; i++) {
+      const section = this.sections[i];
+      if (section.shown()) section.sign(signature);
+    }
+    for (let i = 0; i < this.pointers.length; i++) signature.add(this.pointers[i].hover);
+    for (let i = 0; i < this.fingers.length; i++) signature.add(this.fingers[i].hover);
+    if (!signature.end()) return;
     const { texts, controls } = this.layout;
     const section = (item) => this.sectionById.get(item.section);
     this.looks = { texts: texts.map((t) => section(t).text(t.key)), controls: controls.map((c) => section(c).look(c)) };
-    const hovered = new Set();
+    const hovered = this.hovered;
+    hovered.clear();
     for (const p of this.pointers) if (p.hover >= 0) hovered.add(p.hover);
     for (const f of this.fingers) if (f.hover >= 0) hovered.add(f.hover);
-    const signature = JSON.stringify([this.looks, [...hovered]]);
-    if (signature === this.signature) return;
-    this.signature = signature;
     this.redraws += 1;
     this.painter.paint(this.layout, this.looks, hovered);
     this.texture.needsUpdate = true;

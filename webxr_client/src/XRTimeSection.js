@@ -26,6 +26,19 @@ export class XRTimeSection {
     return timeRows();
   }
 
+  /** What the texts and controls are drawn from (the step's label follows the step and the slider). */
+  sign(signature) {
+    const { state, slider } = this.time;
+    signature.add(state.playing);
+    signature.add(state.loop);
+    signature.add(state.speed);
+    signature.add(state.step);
+    signature.add(state.steps);
+    signature.add(this.time.play.disabled);
+    signature.add(slider.value);
+    signature.add(slider.max);
+  }
+
   text() {
     return { text: `Time · ${this.time.state.playing ? 'playing' : 'paused'}`, tone: 'title' };
   }

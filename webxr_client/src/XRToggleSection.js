@@ -11,13 +11,19 @@ export class XRToggleSection {
     this.title = title;
     /** @type {Map<string, {name: string, label: string, value: () => boolean, toggle: () => void, enabled?: () => boolean}>} */
     this.toggles = new Map();
+    /** The switches in an array (walked every frame) and a count that goes up when they change. */
+    this.list = [];
+    this.version = 0;
   }
 
   /** Add a switch (a second with the same name replaces the first); returns a function that removes it. */
   add(toggle) {
     this.toggles.set(toggle.name, toggle);
+    this.#listChanged();
     return () => {
-      if (this.toggles.get(toggle.name) === toggle) this.toggles.delete(toggle.name);
+      if (this.toggles.get(toggle.name) !== toggle) return;
+      this.toggles.delete(toggle.name);
+      this.#listChanged();
     };
   }
 
@@ -26,11 +32,19 @@ export class XRToggleSection {
   }
 
   key() {
-    return [...this.toggles.keys()].join('\n');
+    return this.version;
   }
 
   rows() {
     return toggleRows([...this.toggles.keys()]);
+  }
+
+  sign(signature) {
+    for (let i = 0; i < this.list.length; i++) {
+      const toggle = this.list[i];
+      signature.add(Boolean(toggle.value()));
+      signature.add(toggle.enabled ? toggle.enabled() : true);
+    }
   }
 
   text() {
@@ -55,5 +69,10 @@ export class XRToggleSection {
 
   values() {
     return Object.fromEntries([...this.toggles.values()].map((t) => [t.name, Boolean(t.value())]));
+  }
+
+  #listChanged() {
+    this.list = [...this.toggles.values()];
+    this.version += 1;
   }
 }

@@ -17,6 +17,9 @@ export class XRTwinSection {
     this.twinPanel = twinPanel;
     /** Slider scales by parameter name, for the values the sliders' positions mean. */
     this.scales = new Map();
+    /** The desktop parameter controls, in an array (walked every frame), and the schema they are for. */
+    this.desktops = [];
+    this.desktopsFor = null;
   }
 
   shown() {
@@ -35,6 +38,27 @@ export class XRTwinSection {
       if (info.type !== 'bool' && info.type !== 'choice') this.scales.set(info.name, new TwinSliderScale(info));
     }
     return twinRows(status.parameters || [], status.actions || []);
+  }
+
+  /** What the texts and controls are drawn from: the twin's state, its message and tool, the controls' values. */
+  sign(signature) {
+    const panel = this.twinPanel;
+    signature.add(panel.status?.state);
+    signature.add(panel.errorText);
+    signature.add(panel.activeTool);
+    if (this.desktopsFor !== panel.schemaKey) {
+      this.desktopsFor = panel.schemaKey;
+      this.desktops = [...panel.controls.values()];
+    }
+    for (let i = 0; i < this.desktops.length; i++) {
+      const desktop = this.desktops[i];
+      if (desktop.checkbox) signature.add(desktop.checkbox.checked);
+      else if (desktop.select) signature.add(desktop.select.value);
+      else {
+        signature.add(desktop.slider.value);
+        signature.add(desktop.number.value);
+      }
+    }
   }
 
   text(key) {
