@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 import segno
-from fastapi import APIRouter, HTTPException, Request, WebSocket
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
 from vizserver.errors import LimitExceededError, VizServerError
@@ -145,8 +145,7 @@ def _hosted(request: Request, session_id: str, token: str | None, action: str) -
     session = runtime_of(request).registry.get(session_id)
     if session is None:
         raise HTTPException(404, "no such session")
-    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
-    member = session.member(token or bearer)
+    member = session.member(_token(request, token))
     if member is None or member.role != "host":
         raise HTTPException(403, f"only the session's host may {action} (give the host token)")
     return session
@@ -159,6 +158,22 @@ def _qr_svg(text: str) -> str:
         out, kind="svg", xmldecl=False, svgns=True, scale=4, dark="#000", light="#fff", omitsize=True, nl=False
     )
     return out.getvalue().decode()
+
+
+@router.get("/api/sessions/{session_id}/annotations")
+async def export_annotations(request: Request, session_id: str, token: str | None = None) -> Response:
+    """The session's annotations as the JSON export (docs/protocol.md "Annotations and tours"); any member's token."""
+    session = runtime_of(request).registry.get(session_id)
+    if session is None:
+        raise HTTPException(404, "no such session")
+    if session.member(_token(request, token)) is None:
+        raise HTTPException(403, "give the token of one of the session's members (?token= or Bearer)")
+    return Response(session.annotations.to_json(), media_type="application/json")
+
+
+def _token(request: Request, token: str | None) -> str | None:
+    """The ``?token=`` query parameter, else the ``Authorization: Bearer`` header's token."""
+    return token or request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
 
 
 @router.get("/api/sessions/default")
