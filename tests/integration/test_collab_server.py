@@ -14,7 +14,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fixtures.server import Client, LiveServer, http, post_json, settings_for, start_thread_server, write_scene
+from fixtures.server import (
+    Client,
+    LiveServer,
+    http,
+    post_json,
+    running_twin,
+    settings_for,
+    start_thread_server,
+    write_scene,
+    ws_url,
+)
 
 TOUR_YAML = """tour:
   title: Two objects
@@ -195,5 +205,68 @@ def test_self_paced_each_client_steps_alone_and_the_host_sees_progress(server: L
         assert not [m for m in b.messages if m["type"] == "tour_progress"]  # participants get no progress
         for client in (host, a, b):
             await client.close()
+
+    asyncio.run(scenario())
+
+
+TWIN_SCENE = """\
+version: 1
+title: Tour with a twin
+objects:
+  - name: ventricle
+    generator: {name: lv_surface, parameters: {resolution: 24}}
+twin:
+  kind: cardiac
+  object: ventricle
+  parameters: {cycle_length: 300}
+  options: {resolution: 16}
+tour:
+  steps:
+    - title: Slow pacing
+      twin: {cycle_length: 500}
+      actions: [{action: clear scar}]
+    - title: Back to fast
+      twin: {cycle_length: 300}
+"""
+
+
+@pytest.fixture(scope="module")
+def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("collab-twin")
+    scene = root / "twin.yaml"
+    scene.write_text(TWIN_SCENE)
+    live = start_thread_server(settings_for(scene, root / "cache"))
+    yield live
+    live.stop()
+
+
+async def twin_with(client: Client, name: str, value: object) -> dict[str, Any]:
+    """The first ``twin`` message whose parameter ``name`` is ``value`` (periodic ones may come first)."""
+    while True:
+        status = await client.message("twin", timeout=10)
+        if status["params"].get(name) == value:
+            return status
+
+
+def test_a_guided_step_sets_the_twin_for_everyone_as_the_movers_request(twin_server: LiveServer) -> None:
+    """The default session is open: a participant drives; the step's parameters and action reach the twin."""
+    mover, watcher = twin_server.default_session(), twin_server.default_session()
+
+    async def scenario() -> None:
+        driver = await Client.open(ws_url(twin_server, mover))
+        other = await Client.open(ws_url(twin_server, watcher))
+        await running_twin(other)
+        await driver.send({"type": "tour_mode", "mode": "guided"})
+        assert (await other.message("tour_step"))["title"] == "Slow pacing"
+        assert (await twin_with(other, "cycle_length", 500))["state"] == "running"
+        applied = await driver.message("twin_applied", timeout=30, seq=4294967295)  # the tour's requests
+        assert applied["frame"] >= 0
+        await driver.send({"type": "tour", "move": "next"})
+        assert (await other.message("tour_step"))["title"] == "Back to fast"
+        await twin_with(other, "cycle_length", 300)
+        await settled(driver)
+        assert not [m for m in driver.messages if m["type"] == "error"], driver.messages
+        await driver.close()
+        await other.close()
 
     asyncio.run(scenario())
