@@ -20,6 +20,7 @@ from vizserver.protocol.messages import (
     AnnotationsMessage,
     ErrorMessage,
     PinInfo,
+    RemoveMember,
     ServerMsg,
     StrokeInfo,
     TourModeRequest,
@@ -282,3 +283,13 @@ def test_the_tour_state_survives_a_snapshot() -> None:
     restored = TourState(Tour.of_spec(TOUR))
     restored.restore(snapshot)
     assert (restored.mode, restored.guided_index, restored.member_steps[ids["a"]]) == ("self_paced", 0, 1)
+
+
+def test_a_removed_member_leaves_the_progress_map_and_their_step_is_forgotten() -> None:
+    session, ids = session_of_three()
+    session.apply(Received("h", TourModeRequest(mode="self_paced")), 1.0)
+    session.apply(Received("b", TourMove(move="next")), 2.0)
+    effects = session.apply(Received("h", RemoveMember(member=ids["b"])), 3.0)
+    [(_, progress)] = [(to, m) for to, m in sent(effects, TourProgress) if to == "h"]
+    assert isinstance(progress, TourProgress) and ids["b"] not in progress.steps
+    assert session.tour is not None and ids["b"] not in session.tour.member_steps

@@ -91,10 +91,13 @@ def left(session: Session, member_id: str) -> list[Effect]:
     return _carry_out(session, session.tour.leave(member_id), "", now=None)
 
 
-def forget(session: Session, member_id: str) -> None:
-    """The member was removed: their tour step goes (their annotations stay, as the host's to delete)."""
-    if session.tour is not None:
-        session.tour.forget(member_id)
+def forget(session: Session, member_id: str) -> list[Effect]:
+    """The member was removed: their tour step goes (their annotations stay, the host's to delete)."""
+    if session.tour is None:
+        return []
+    effects = _carry_out(session, session.tour.leave(member_id), "", now=None)
+    session.tour.forget(member_id)
+    return effects
 
 
 Request = AnnotationAdd | AnnotationDelete | AnnotationClear | TourMove | TourModeRequest

@@ -369,9 +369,9 @@ class Session:
         theirs = [c for c in self.clients.values() if c.token == member.token]
         for c in theirs:
             del self.clients[c.client_id]
-        collab.forget(self, member.id)
         code = int(CloseCode.REMOVED)
-        return [*(Close(c.client_id, code, REMOVED_REASON) for c in theirs if c.connected), StreamsChanged()]
+        closes = [Close(c.client_id, code, REMOVED_REASON) for c in theirs if c.connected]
+        return [*closes, *collab.forget(self, member.id), StreamsChanged()]
 
     def _end(self) -> list[Effect]:
         if self.open:
