@@ -4,6 +4,7 @@
 - ``roles``: who may send what (the permission table, as data).
 - ``members``: the roster: tokens, public ids, names, colours, roles, the presenter, the hand queue.
 - ``registry``: every session of a server by id or join code; issues tokens, limits joins.
+- ``collab``: annotations (``annotations``) and the guided tour (``tours``) routed: requests in, messages out.
 - ``playback``: the session's shared time-series playback (play, pause, seek, speed, loop).
 - ``steering``: requests to a session's live twin (checked, tagged, rate-limited).
 - ``ratelimit``: token buckets by key.

@@ -73,10 +73,8 @@ PERMISSIONS: Mapping[str, Rule] = {
     "twin_params": Rule(DRIVERS, "steering"),
     "twin_action": Rule(DRIVERS, "steering"),
     "twin_control": Rule(DRIVERS, "steering"),
-    # being seen (the binary presence relay) and marking things; the annotation and tour types are ruled
-    # here before they are wired (docs/protocol.md "Annotations and tours"): whose annotation one may
-    # delete, and whose tour step one may move (self-paced: one's own), is sessions/annotations.py's and
-    # sessions/tours.py's finer check
+    # being seen (the binary presence relay) and marking things; whose annotation one may delete, and
+    # whose tour step one may move (self-paced: one's own), is sessions/collab.py's finer check
     "presence": Rule(ACTIVE),
     "annotation_add": Rule(ACTIVE),
     "annotation_delete": Rule(ACTIVE),
