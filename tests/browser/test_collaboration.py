@@ -91,13 +91,16 @@ def test_bad_upload_shows_the_error_and_changes_nothing(pair: OpenPair) -> None:
 
 def test_the_host_drives_playback_for_everyone_and_a_participant_is_told_it_may_not(pair: OpenPair) -> None:
     """A's session is strict (made by POST /api/sessions): its host drives the shared playback; B joined
-    by the invite link as a participant, so its play is refused with a message and changes nothing."""
+    by the invite link as a participant, so its play button is off with the reason, and a play it sends
+    anyway is refused by the server with a message and changes nothing."""
     a, b = pair()
     a.focus("#time-slider")
     a.keyboard.press("End")
     wait_state(b, "s.playback.step === 4 && s.objects[0].frameStep === 4")
     assert b.input_value("#time-slider") == "4"
-    b.click("#play-button")
+    assert b.locator("#play-button").is_disabled()
+    assert "host or the presenter drives time" in (b.get_attribute("#play-button", "title") or "")
+    b.evaluate("() => window.vizserver.app.connection.send({ type: 'playback', playing: true })")
     message = b.locator("#panel-message")
     message.wait_for(state="visible")
     assert "not allowed for a participant" in message.inner_text()

@@ -4,12 +4,14 @@ import { ClipPlane } from './ClipPlane.js';
 import { ColorBar } from './ColorBar.js';
 import { ColormapTexture } from './ColormapTexture.js';
 import { Connection } from './Connection.js';
+import { EndScreen } from './EndScreen.js';
 import { FieldDisplay } from './FieldDisplay.js';
 import { FieldPicker } from './FieldPicker.js';
 import { FieldFrames } from './FieldFrames.js';
 import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
 import { LodChooser } from './LodChooser.js';
+import { MembersPanel } from './MembersPanel.js';
 import { ObjectList } from './ObjectList.js';
 import { ObjectView } from './ObjectView.js';
 import { PresenceAvatars } from './PresenceAvatars.js';
@@ -101,6 +103,7 @@ export class App {
     this.lod = new LodChooser(this.viewer.renderer, this.listViews, { budget });
     this.avatars = new PresenceAvatars(this.viewer);
     this.#buildPanel();
+    this.endScreen = new EndScreen(document.body);
   }
 
   /** Find or join the session named in the page URL (or the server's default one) and connect. */
@@ -118,6 +121,7 @@ export class App {
         this.connectionState = status.state;
         this.badge.update(status);
         if (status.state === 'closed') this.panel.showMessage(`Disconnected: ${status.detail}`);
+        if (status.state === 'closed') this.endScreen.show(status.code); // ended (4010) or removed (4011)
       },
       onWelcome: (welcome, resumed) => this.#onWelcome(welcome, resumed),
       onMessage: (message) => this.#onMessage(message),
@@ -174,6 +178,11 @@ export class App {
       xr: this.xr.state(),
       frame: this.frameOverlay.state(),
       lod: this.lod.state(),
+      role: this.people.role,
+      handRaised: this.people.handRaised,
+      people: this.people.state(),
+      denied: { time: this.timeControls.refusal, twin: this.twinPanel.refusal },
+      ended: this.endScreen.state(),
     };
   }
 
@@ -187,6 +196,8 @@ export class App {
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
       this.panel, this.frameOverlay, this.lod]) part.dispose();
+    this.people.dispose();
+    this.endScreen.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
     this.fitButton.removeEventListener('click', this.handleFit);
     this.colormaps.dispose();
@@ -223,10 +234,13 @@ export class App {
     this.panel.showMessage('');
     this.role = welcome.role;
     this.avatars.setSelf(welcome.client_id, welcome.member ?? null, welcome.role);
+    this.people.setSelf(welcome.member ?? null, welcome.role);
+    this.#applyRights();
   }
 
   #onMessage(message) {
     this.avatars.onMessage(message); // presence_peers, members
+    this.#onPeople(message); // members, session_ended
     switch (message.type) {
       case 'scene':
         this.#onScene(message);
@@ -251,6 +265,23 @@ export class App {
       default:
         break;
     }
+  }
+
+  /** `members` (who is here; this page's role, which the controls follow) and `session_ended`. */
+  #onPeople(message) {
+    if (message.type === 'members') {
+      this.people.update(message);
+      this.#applyRights();
+    } else if (message.type === 'session_ended') {
+      this.endScreen.show(4010);
+    }
+  }
+
+  /** Turn off, with the reason, the controls this page's role may not use (the server refuses them anyway). */
+  #applyRights() {
+    const rights = this.people.rights;
+    this.timeControls.setAllowed(rights.playback === null, rights.playback);
+    this.twinPanel.setAllowed(rights.steer === null, rights.steer);
   }
 
   #onFrame(data) {
@@ -348,6 +379,14 @@ export class App {
   // --- panel ---
 
   #buildPanel() {
+    const people = this.panel.section('People', 'people-section');
+    this.people = new MembersPanel(people, {
+      onRequest: (message) => {
+        this.panel.showMessage('');
+        this.connection?.send(message);
+      },
+      loadInvite: () => this.api.joinLink(this.session.id, this.session.token),
+    });
     const objects = this.panel.section('Objects', 'objects-section');
     this.objectList = new ObjectList(objects, {
       onVisible: (id, visible) => {

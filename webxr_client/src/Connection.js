@@ -10,6 +10,8 @@ export const PONG_TIMEOUT_MS = 15000;
 const FINAL_CLOSE_CODES = new Map([
   [4002, 'the server speaks another protocol version'],
   [4004, 'unknown session or invalid token'],
+  [4010, 'the host ended the session'],
+  [4011, 'removed from the session by the host'],
 ]);
 
 /**
@@ -17,8 +19,9 @@ const FINAL_CLOSE_CODES = new Map([
  * field frames, keep-alive pings, and automatic reconnection with exponential backoff that
  * resumes the same client identity (`hello.resume`).
  *
- * Callbacks: `onStatus({state, detail, retryInMs, rttMs})` with state 'connecting' | 'open' |
- * 'reconnecting' | 'closed'; `onWelcome(welcome, resumed)`; `onMessage(message)` for every other
+ * Callbacks: `onStatus({state, detail, retryInMs, rttMs, code})` with state 'connecting' | 'open' |
+ * 'reconnecting' | 'closed' (`code`: the close code that stopped it for good, such as 4010 the session
+ * ended or 4011 removed, else null); `onWelcome(welcome, resumed)`; `onMessage(message)` for every other
  * control message; `onFrame(arrayBuffer)` for binary frames.
  */
 export class Connection {
@@ -121,7 +124,7 @@ export class Connection {
     const final = FINAL_CLOSE_CODES.get(event.code);
     if (final) {
       this.stopped = true;
-      this.#status('closed', `${final}${event.reason ? `: ${event.reason}` : ''}`);
+      this.#status('closed', `${final}${event.reason && event.reason !== final ? `: ${event.reason}` : ''}`, 0, event.code);
       return;
     }
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempt) * (0.8 + 0.4 * Math.random());
@@ -143,7 +146,7 @@ export class Connection {
     }, PING_INTERVAL_MS);
   }
 
-  #status(state, detail, retryInMs = 0) {
-    this.onStatus({ state, detail, retryInMs, rttMs: this.rttMs });
+  #status(state, detail, retryInMs = 0, code = null) {
+    this.onStatus({ state, detail, retryInMs, rttMs: this.rttMs, code });
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The server's HTTP routes the page uses: sessions (create / join) and uploads. Errors become
+ * The server's HTTP routes the page uses: sessions (create / join / the host's join link) and uploads. Errors become
  * `Error`s whose message is the server's one-line `detail` (or the HTTP status when there is none).
  */
 export class ServerApi {
@@ -21,6 +21,12 @@ export class ServerApi {
   /** Join session `id` (with its join code when the link carried one): `{token, ...}`. */
   async join(id, code = null) {
     return this.#json('POST', `/api/sessions/${encodeURIComponent(id)}/join`, code ? { code } : {});
+  }
+
+  /** The host's join code, join link and its QR code (SVG text): `{join_code, code_expires_in_s, url, qr_svg}`. */
+  async joinLink(sessionId, hostToken) {
+    const path = `/api/sessions/${encodeURIComponent(sessionId)}/join-link?token=${encodeURIComponent(hostToken)}`;
+    return this.#json('GET', path);
   }
 
   /** The WebSocket URL of a session for a token. */

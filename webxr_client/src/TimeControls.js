@@ -48,10 +48,16 @@ export class TimeControls {
     this.loop.id = 'loop-checkbox';
     loopLabel.append(this.loop, document.createTextNode(' Loop'));
     bottom.append(this.speed, loopLabel);
-    this.element.append(top, this.label, bottom);
+    this.denied = document.createElement('div');
+    this.denied.className = 'denied-note';
+    this.denied.id = 'time-denied';
+    this.denied.hidden = true;
+    this.element.append(top, this.label, bottom, this.denied);
     parent.append(this.element);
 
     this.state = { playing: false, step: 0, time: 0, speed: 1, loop: true, steps: 0, fps: 0 };
+    /** Why this page's role may not drive time (null: it may); the server decides, this only explains. */
+    this.refusal = null;
     this.times = null;
     this.unit = '';
     this.dragging = false;
@@ -70,6 +76,12 @@ export class TimeControls {
     this.update(this.state);
   }
 
+  /** Whether this page's role may drive time; `reason` (when it may not) becomes the controls' tooltip. */
+  setAllowed(allowed, reason = '') {
+    this.refusal = allowed ? null : reason;
+    this.update({});
+  }
+
   /** The time axis of the scene (SceneObjectInfo.time of a time-varying object), or null. */
   setTimeline(time) {
     this.times = time?.times ?? null;
@@ -81,10 +93,15 @@ export class TimeControls {
   update(state) {
     Object.assign(this.state, state);
     const { playing, step, steps, speed, loop } = this.state;
-    this.element.classList.toggle('disabled', steps <= 1);
-    this.play.disabled = this.slider.disabled = this.speed.disabled = this.loop.disabled = steps <= 1;
+    const off = steps <= 1 || this.refusal !== null;
+    this.element.classList.toggle('disabled', off);
+    this.play.disabled = this.slider.disabled = this.speed.disabled = this.loop.disabled = off;
     this.play.textContent = playing ? '❚❚' : '▶';
-    this.play.title = playing ? 'Pause' : 'Play';
+    this.play.title = this.refusal ?? (playing ? 'Pause' : 'Play');
+    this.slider.title = this.loop.title = this.refusal ?? '';
+    this.speed.title = this.refusal ?? 'Playback speed';
+    this.denied.textContent = this.refusal ?? '';
+    this.denied.hidden = this.refusal === null || steps <= 1;
     this.play.dataset.playing = String(playing);
     this.slider.max = String(Math.max(0, steps - 1));
     if (!this.dragging) this.slider.value = String(step);

@@ -6,6 +6,7 @@ import { button } from './button.js';
 
 /** Real-time factors offered (simulated time per wall-clock time); the protocol allows 0.05 to 16. */
 export const TWIN_SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16];
+const SPEED_TITLE = 'Target speed: simulated time per wall-clock time (real-time factor)';
 const STATE_LABELS = {
   starting: 'Starting…',
   running: 'Running',
@@ -53,7 +54,7 @@ export class TwinPanel {
     this.play.classList.add('play-button');
     this.speed = document.createElement('select');
     this.speed.id = 'twin-speed';
-    this.speed.title = 'Target speed: simulated time per wall-clock time (real-time factor)';
+    this.speed.title = SPEED_TITLE;
     for (const s of TWIN_SPEEDS) this.speed.append(new Option(`${s}× real time`, String(s)));
     this.reset = button('twin-reset', 'Reset', "Restart the twin from its initial state with the scene's parameters");
     row.append(this.play, this.speed, this.reset);
@@ -64,12 +65,16 @@ export class TwinPanel {
     this.message.dataset.kind = 'error';
     this.message.setAttribute('role', 'alert');
     this.message.hidden = true;
+    this.denied = document.createElement('div');
+    this.denied.className = 'denied-note';
+    this.denied.id = 'twin-denied';
+    this.denied.hidden = true;
 
     this.params = document.createElement('div');
     this.params.className = 'twin-params';
     this.params.id = 'twin-params';
     this.toolsHeading = subheading('Actions');
-    this.element.append(this.statusLine, this.detail, row, this.message, this.params, this.toolsHeading);
+    this.element.append(this.statusLine, this.detail, row, this.denied, this.message, this.params, this.toolsHeading);
     this.tools = new TwinTools(this.element, {
       onAction: (action) => this.#request({ type: 'twin_action', action, point: null }),
       onTool,
@@ -83,6 +88,8 @@ export class TwinPanel {
     this.schemaKey = '';
     this.status = null;
     this.errorText = '';
+    /** Why this page's role may not steer the twin (null: it may); the server decides, this only explains. */
+    this.refusal = null;
     this.listeners = [
       [this.play, 'click', () => this.#request({ type: 'twin_control', playing: this.status?.state !== 'running' })],
       [this.speed, 'change', () => this.#request({ type: 'twin_control', speed: Number(this.speed.value) })],
@@ -95,9 +102,18 @@ export class TwinPanel {
     return this.tools.active;
   }
 
+  /** Whether this page's role may steer the twin; `reason` (when it may not) becomes the tooltip and a note. */
+  setAllowed(allowed, reason = '') {
+    this.refusal = allowed ? null : reason;
+    this.denied.textContent = this.refusal ?? '';
+    this.denied.hidden = this.refusal === null;
+    if (this.status) this.update(this.status, this.objectName);
+  }
+
   /** Follow the server's `twin` message; `objectName` names the twin's object in hints. */
   update(status, objectName) {
     this.status = status;
+    this.objectName = objectName;
     const key = JSON.stringify([status.parameters, status.actions]);
     if (key !== this.schemaKey) {
       this.schemaKey = key;
@@ -110,13 +126,16 @@ export class TwinPanel {
     this.detail.textContent = status.message || '';
     this.detail.hidden = !status.message;
     this.detail.dataset.state = state;
-    const usable = state === 'running' || state === 'paused';
+    const allowed = this.refusal === null;
+    const usable = (state === 'running' || state === 'paused') && allowed;
     this.play.disabled = !usable;
     this.play.textContent = state === 'running' ? '❚❚' : '▶';
-    this.play.title = state === 'running' ? 'Pause the twin' : 'Run the twin';
+    this.play.title = this.refusal ?? (state === 'running' ? 'Pause the twin' : 'Run the twin');
     this.play.dataset.playing = String(state === 'running');
     this.speed.disabled = !usable;
-    this.reset.disabled = state === 'starting';
+    this.speed.title = this.refusal ?? SPEED_TITLE;
+    this.reset.disabled = state === 'starting' || !allowed;
+    this.reset.title = this.refusal ?? "Restart the twin from its initial state with the scene's parameters";
     if (document.activeElement !== this.speed) this.speed.value = String(closest(TWIN_SPEEDS, status.speed));
     for (const control of this.controls.values()) control.setDisabled(!usable);
     this.tools.setDisabled(!usable);
