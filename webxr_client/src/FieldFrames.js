@@ -34,6 +34,9 @@ export class FieldFrames {
     /** The buffered track each view draws now, so a tick re-uploads nothing unchanged. */
     this.shown = new WeakMap();
     this.errors = 0;
+    /** This tick's step and loop period, and the per-view step of `present` (bound once: a Map's forEach allocates no iterator). */
+    this.tick = { step: 0, period: 0 };
+    this.presentView = (view) => this.#presentView(view);
   }
 
   /** A new connection (not a resumed one): frames decoded before mean nothing now. */
@@ -84,7 +87,7 @@ export class FieldFrames {
     const view = this.views.get(track.object);
     if (view && isLive(view)) buffer.clear(); // a live object shows its newest frame, whatever its step
     buffer.put(track.step, track.snapshot());
-    this.present();
+    // shown on the next animation frame (present), not now: at most one copy into the mesh per drawn frame
     this.onTrack(track);
   }
 
@@ -98,24 +101,27 @@ export class FieldFrames {
 
   /** Draw, per object, the buffered frame of the session's step (or the latest before it). Runs every tick. */
   present() {
-    const step = this.sessionStep();
-    const period = this.playback.playing && this.playback.loop ? this.playback.steps : 0;
-    for (const view of this.views.values()) {
-      const buffer = this.buffers.get(view.id)?.get(view.activeFieldId);
-      if (!buffer || buffer.size === 0) continue;
-      let at;
-      if (isLive(view)) {
-        at = buffer.at(LIVE_STEP);
-      } else {
-        const wanted = Math.min(step, (view.info.time?.steps ?? 1) - 1);
-        at = buffer.at(wanted, period);
-        if (at < 0 && view.frameStep === null) at = buffer.next(wanted, period); // nothing drawn yet: the nearest
-      }
-      const track = at < 0 ? undefined : buffer.value(at);
-      if (track === undefined || (this.shown.get(view) === track && view.frameStep !== null)) continue;
-      this.shown.set(view, track);
-      this.onDrawn(view, track, view.applyTrack(track));
+    this.tick.step = this.sessionStep();
+    this.tick.period = this.playback.playing && this.playback.loop ? this.playback.steps : 0;
+    this.views.forEach(this.presentView);
+  }
+
+  #presentView(view) {
+    const { step, period } = this.tick;
+    const buffer = this.buffers.get(view.id)?.get(view.activeFieldId);
+    if (!buffer || buffer.size === 0) return;
+    let at;
+    if (isLive(view)) {
+      at = buffer.at(LIVE_STEP);
+    } else {
+      const wanted = Math.min(step, (view.info.time?.steps ?? 1) - 1);
+      at = buffer.at(wanted, period);
+      if (at < 0 && view.frameStep === null) at = buffer.next(wanted, period); // nothing drawn yet: the nearest
     }
+    const track = at < 0 ? undefined : buffer.value(at);
+    if (track === undefined || (this.shown.get(view) === track && view.frameStep !== null)) return;
+    this.shown.set(view, track);
+    this.onDrawn(view, track, view.applyTrack(track));
   }
 }
 

@@ -264,10 +264,12 @@ export class ObjectView {
         encodeValues(out, values, part.offset, part.map, lo, scale, STREAM_TOP);
         setDecode(part, lo, hi > lo ? ((hi - lo) * STREAM_TOP) / (STREAM_TOP - 1) : 0, (STREAM_TOP - 0.5) / STREAM_TOP);
       } else {
-        const widen = track.format === 'u8' ? 257 : 1; // u8 code c -> c * 257 keeps c / 255 exact
+        // Codes go into the u16 attribute as they are (u8 too: one typed-array copy, no widening per
+        // vertex); the shader reads code / STREAM_TOP, so the decode scales by STREAM_TOP.
         const top = 2 ** track.bits - 1;
-        copyCodes(out, track.codes, part.offset, part.map, widen);
-        setDecode(part, track.min, track.stepSize * top, track.nodata ? (top - 0.5) / top : NO_NODATA);
+        if (part.map) copyCodes(out, track.codes, part.offset, part.map, 1);
+        else out.set(track.codes.subarray(part.offset, part.offset + out.length));
+        setDecode(part, track.min, track.stepSize * STREAM_TOP, track.nodata ? (top - 0.5) / STREAM_TOP : NO_NODATA);
       }
       stream.needsUpdate = true;
       if (part.geometry.getAttribute(FIELD_ATTRIBUTE) !== stream) part.geometry.setAttribute(FIELD_ATTRIBUTE, stream);

@@ -73,6 +73,10 @@ export class PresenceAvatars {
     this.lines.frustumCulled = false;
     this.lines.raycast = () => {};
     this.root.add(this.lines);
+    /** The instanced parts whose matrices `update` uploads, and its per-peer step (bound once: no allocation per frame). */
+    this.instanced = [this.heads, this.noses, this.hands, this.dots];
+    this.frame = { now: 0, top: 0, moving: false };
+    this.updatePeer = (peer) => this.#updatePeer(peer);
 
     this.handlePeer = (slot, presence) => {
       const peer = this.peers.get(slot);
@@ -147,23 +151,19 @@ export class PresenceAvatars {
     this.toContent.copy(viewer.content.matrixWorld).invert();
     viewer.camera.getWorldPosition(this.eye).applyMatrix4(this.toContent);
     this.up.copy(viewer.renderer.xr.isPresenting ? THREE.Object3D.DEFAULT_UP : viewer.camera.up).applyQuaternion(this.inverse);
-    let moving = false;
-    let top = 0;
-    for (const peer of this.peers.values()) {
-      top = Math.max(top, peer.index + 1);
-      const at = now - peer.track.delay;
-      if (!peer.track.sample(at, peer.shown)) continue;
-      const near = peer.near;
-      if (!peer.visible) moving = true;
-      this.#place(peer);
-      if (peer.near !== near) moving = true;
-      if (at <= peer.track.latest + 50) moving = true; // one frame after the newest pose is reached
-    }
-    for (const mesh of [this.heads, this.noses, this.dots]) mesh.count = top;
+    const frame = this.frame;
+    frame.now = now;
+    frame.top = 0;
+    frame.moving = false;
+    this.peers.forEach(this.updatePeer);
+    const top = frame.top;
+    this.heads.count = top;
+    this.noses.count = top;
+    this.dots.count = top;
     this.hands.count = 2 * top;
     this.lines.geometry.setDrawRange(0, 2 * top);
-    if (!moving) return; // nothing changed since the last upload
-    for (const mesh of [this.heads, this.noses, this.hands, this.dots]) mesh.instanceMatrix.needsUpdate = true;
+    if (!frame.moving) return; // nothing changed since the last upload
+    for (let i = 0; i < this.instanced.length; i++) this.instanced[i].instanceMatrix.needsUpdate = true;
     this.lines.geometry.attributes.position.needsUpdate = true;
     viewer.requestRender();
   }
@@ -259,6 +259,18 @@ export class PresenceAvatars {
     context.textBaseline = 'middle';
     context.fillText(this.#name(peer), 50, canvas.height / 2, canvas.width - 62);
     texture.needsUpdate = true;
+  }
+
+  #updatePeer(peer) {
+    const frame = this.frame;
+    frame.top = Math.max(frame.top, peer.index + 1);
+    const at = frame.now - peer.track.delay;
+    if (!peer.track.sample(at, peer.shown)) return;
+    const near = peer.near;
+    if (!peer.visible) frame.moving = true;
+    this.#place(peer);
+    if (peer.near !== near) frame.moving = true;
+    if (at <= peer.track.latest + 50) frame.moving = true; // one frame after the newest pose is reached
   }
 
   #place(peer) {

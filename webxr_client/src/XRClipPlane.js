@@ -134,7 +134,7 @@ export class XRClipPlane {
   /** Once per XR frame, after the model's grab: move the held handle, the plane after it, and see which hands are at it. */
   update() {
     if (!this.presenting) return;
-    for (const hand of this.hands) this.#pollToggle(hand);
+    for (let i = 0; i < this.hands.length; i++) this.#pollToggle(this.hands[i]);
     this.#forScene(this.assignPlanes);
     if (!this.enabled) return;
     const content = this.viewer.content;
@@ -156,7 +156,8 @@ export class XRClipPlane {
     this.toHandle.copy(world).invert();
     const unit = world.getMaxScaleOnAxis(); // metres per unit of the handle's frame
     let reached = false;
-    for (const hand of this.hands) {
+    for (let i = 0; i < this.hands.length; i++) {
+      const hand = this.hands[i];
       hand.at = hand.connected && this.#reaches(hand, unit);
       reached ||= hand.at;
     }
@@ -198,7 +199,7 @@ export class XRClipPlane {
     this.quad = new THREE.Mesh(
       new THREE.PlaneGeometry(1, 1),
       new THREE.MeshBasicMaterial({
-        color: QUAD_COLOR, transparent: true, opacity: QUAD_OPACITY, side: THREE.DoubleSide, depthWrite: false, toneMapped: false,
+        color: QUAD_COLOR, transparent: true, opacity: QUAD_OPACITY, side: THREE.DoubleSide, forceSinglePass: true, depthWrite: false, toneMapped: false,
       }),
     );
     const corners = [-0.5, -0.5, 0, 0.5, -0.5, 0, 0.5, 0.5, 0, -0.5, 0.5, 0];
@@ -276,7 +277,7 @@ export class XRClipPlane {
   #assign(object) {
     const material = object.material;
     if (!material) return;
-    if (Array.isArray(material)) for (const m of material) m.clippingPlanes = this.planes;
+    if (Array.isArray(material)) for (let i = 0; i < material.length; i++) material[i].clippingPlanes = this.planes;
     else if (material.clippingPlanes !== this.planes) material.clippingPlanes = this.planes;
   }
 

@@ -40,10 +40,12 @@ export class XRGrab {
 
   /** Once per XR frame: move the model with the hands that hold it. */
   update() {
-    const [first, second] = this.hands;
+    const first = this.hands[0];
+    const second = this.hands[1];
     if (!first.holding && !second.holding) return;
     const content = this.viewer.content;
-    for (const hand of this.hands) {
+    for (let i = 0; i < this.hands.length; i++) {
+      const hand = this.hands[i];
       if (!hand.holding) continue;
       hand.controller.updateMatrixWorld(true);
       if (hand.tracked && !hand.dragged && hand.start.distanceTo(this.a.setFromMatrixPosition(hand.controller.matrixWorld)) > DRAG_THRESHOLD_M) {

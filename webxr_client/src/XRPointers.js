@@ -61,7 +61,8 @@ export class XRPointers {
   /** Once per XR frame: aim each ray, find what it points at, move the reticle and the highlight. */
   update() {
     let highlighted = null;
-    for (const pointer of this.pointers) {
+    for (let i = 0; i < this.pointers.length; i++) {
+      const pointer = this.pointers[i];
       if (!pointer.connected) continue;
       const stop = this.stopAt(pointer.index);
       const hover = this.#cast(pointer.controller, pointer.found) && pointer.found.hit.distance < stop ? pointer.found : null;
@@ -173,11 +174,18 @@ export class XRPointers {
     this.raycaster.setFromXRController(controller);
     this.hits.length = 0;
     this.exhaustive = exhaustive;
-    for (const view of views) if (view.group.visible && view.loaded) view.group.traverseVisible(this.castMesh);
+    for (let i = 0; i < views.length; i++) {
+      const view = views[i];
+      if (view.group.visible && view.loaded) view.group.traverseVisible(this.castMesh);
+    }
     let nearest = null;
-    for (const hit of this.hits) if (nearest === null || hit.distance < nearest.distance) nearest = hit;
+    for (let i = 0; i < this.hits.length; i++) {
+      const hit = this.hits[i];
+      if (nearest === null || hit.distance < nearest.distance) nearest = hit;
+    }
     if (nearest === null) return false;
-    const view = views.find((v) => isDescendant(nearest.object, v.group));
+    let view = null;
+    for (let i = 0; i < views.length && view === null; i++) if (isDescendant(nearest.object, views[i].group)) view = views[i];
     if (!view) return false;
     out.hit = nearest;
     out.view = view;
