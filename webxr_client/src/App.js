@@ -8,6 +8,8 @@ import { EndScreen } from './EndScreen.js';
 import { FieldDisplay } from './FieldDisplay.js';
 import { FieldPicker } from './FieldPicker.js';
 import { FieldFrames } from './FieldFrames.js';
+import { FollowControls } from './FollowControls.js';
+import { FollowMe } from './FollowMe.js';
 import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
 import { LodChooser } from './LodChooser.js';
@@ -89,6 +91,7 @@ export class App {
     this.viewer.beforeTick = () => {
       this.frames.present();
       this.avatars.update();
+      this.follow.update(); // after the avatars: the leader's pose as drawn this frame
     };
     this.viewport.append(this.overlay);
     this.prober = new Prober(this.viewer, this.overlay, this.listViews, {
@@ -102,6 +105,13 @@ export class App {
     const budget = LodChooser.budgetFrom(window.location.search);
     this.lod = new LodChooser(this.viewer.renderer, this.listViews, { budget });
     this.avatars = new PresenceAvatars(this.viewer);
+    this.follow = new FollowMe(this.viewer, this.overlay, {
+      avatars: this.avatars,
+      bounds: () => this.#sceneBounds(),
+      names: (id) => this.avatars.members.get(id)?.name ?? '',
+      holding: () => this.xr.grab.holding(),
+      release: () => this.xr.grab.release(),
+    });
     this.#buildPanel();
     this.endScreen = new EndScreen(document.body);
   }
@@ -183,6 +193,7 @@ export class App {
       people: this.people.state(),
       denied: { time: this.timeControls.refusal, twin: this.twinPanel.refusal },
       ended: this.endScreen.state(),
+      follow: this.follow.state(),
     };
   }
 
@@ -195,7 +206,7 @@ export class App {
     this.views.clear();
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
-      this.panel, this.frameOverlay, this.lod]) part.dispose();
+      this.panel, this.frameOverlay, this.lod, this.follow, this.followControls]) part.dispose();
     this.people.dispose();
     this.endScreen.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
@@ -236,6 +247,8 @@ export class App {
     this.avatars.setSelf(welcome.client_id, welcome.member ?? null, welcome.role);
     this.people.setSelf(welcome.member ?? null, welcome.role);
     this.#applyRights();
+    this.follow.setSelf(welcome.client_id);
+    this.#refreshFollow();
   }
 
   #onMessage(message) {
@@ -254,6 +267,13 @@ export class App {
         break;
       case 'twin':
         this.twin.update(message);
+        break;
+      case 'follow':
+        this.follow.setLead(message);
+        this.#refreshFollow();
+        break;
+      case 'members':
+        this.#refreshFollow(); // a role change may give or take the follow controls
         break;
       case 'twin_applied':
         this.twin.applied(message);
@@ -464,8 +484,17 @@ export class App {
     this.handleScreenshot = () => this.#screenshot();
     this.fitButton.addEventListener('click', this.handleFit);
     this.screenshotButton.addEventListener('click', this.handleScreenshot);
+    const follow = this.panel.section('Follow me', 'follow-section');
+    this.followControls = new FollowControls(follow, (request) => this.connection?.send({ type: 'follow', ...request }));
     const upload = this.panel.section('Add data', 'upload-section');
     this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
+  }
+
+  /** The presenter's follow controls show for a role that may lead, and say who leads. */
+  #refreshFollow() {
+    const role = this.avatars.selfRole;
+    const names = (id) => this.avatars.members.get(id)?.name ?? '';
+    this.followControls.update(this.follow.lead, role === 'host' || role === 'presenter', this.follow.selfClient, names);
   }
 
   /** The field picker chose a field for the selected object: every object with a field of that name follows. */

@@ -1,0 +1,127 @@
+"""Follow me, annotations and the guided tour across pages of one session (headless Chromium, a real server)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fixtures.browser import join_url, session_url, state, wait_ready, wait_state
+from fixtures.server import LiveServer
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+CAMERA_TOLERANCE = 0.02
+"""How close (scene units; the scene is about 1.5 across, the camera about 4 away) a follower's camera must come
+to the leader's: float16 presence keeps ~0.002 there, and the glide closes in exponentially."""
+
+
+def camera(page: Page) -> list[float]:
+    return list(page.evaluate("() => window.vizserver.app.viewer.camera.position.toArray()"))
+
+
+def distance_to(point: list[float]) -> str:
+    """JS: the page's camera's distance to ``point``."""
+    return (f"Math.hypot(...window.vizserver.app.viewer.camera.position.toArray().map((v, i) => v - "
+            f"{json.dumps(point)}[i]))")
+
+
+def drag(page: Page, dx: float, dy: float) -> None:
+    """Drag across the middle of the view (an orbit when the controls are on)."""
+    box = page.locator("#viewport-canvas").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y + dy, steps=8)
+    page.mouse.up()
+
+
+def make_presenter(host: Page, member: str) -> None:
+    """The host hands the presenter role over through its own socket (as its members panel does)."""
+    host.evaluate(f"() => window.vizserver.app.connection.send({{type: 'set_role', member: {json.dumps(member)}, "
+                  "role: 'presenter'})")
+
+
+def settled(page: Page) -> list[float]:
+    """Wait until ``page``'s presence has told the others where its camera is now (damping is off: a drag ends
+    where the mouse stops)."""
+    page.wait_for_function(
+        """() => {
+          const p = window.vizserver.app.viewer.camera.position.toArray();
+          const head = window.vizserver.state().presence.self.head;
+          return Math.hypot(...p.map((v, i) => v - head[i])) < 0.005;
+        }""",
+        timeout=10_000,
+    )
+    return camera(page)
+
+
+def camera_reaches(follower: Page, leader: Page) -> None:
+    """Wait until ``follower``'s camera is where ``leader``'s camera came to rest."""
+    head = settled(leader)
+    follower.wait_for_function(f"() => {distance_to(head)} < {CAMERA_TOLERANCE}", timeout=10_000)
+
+
+@pytest.fixture
+def host_and_guest(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> tuple[Page, Page]:
+    """Page ``host`` made the session; page ``guest`` joined it by the invite link (a participant)."""
+    session = new_session()
+    host = open_page(session_url(browser_server, session))
+    guest = open_page(join_url(browser_server, session))
+    for page in (host, guest):
+        wait_ready(page)
+        wait_state(page, "s.presence.self !== null && s.presence.self.sent > 0")
+        page.evaluate("() => { window.vizserver.app.viewer.controls.enableDamping = false; }")  # drags end at once
+    return host, guest
+
+
+def test_the_presenter_leads_and_locks_the_followers_camera_then_releases_it(host_and_guest: tuple[Page, Page]) -> None:
+    host, guest = host_and_guest
+    assert guest.locator("#follow-section").is_hidden(), "a participant was offered the follow controls"
+    make_presenter(host, guest.evaluate("() => window.vizserver.app.avatars.selfMember"))
+    guest.locator("#follow-section").wait_for(state="visible")
+    drag(guest, 220, 60)  # the presenter looks from somewhere else
+    guest.click("#follow-lock")
+    wait_state(host, "s.follow.following && s.follow.lock && !s.follow.controls")
+    assert "Following" in host.inner_text("#follow-banner") and host.locator("#follow-toggle").is_hidden()
+    camera_reaches(host, guest)
+    assert "follows you" in guest.inner_text("#follow-status")
+
+    drag(guest, -300, -40)  # the presenter orbits: the follower goes along
+    camera_reaches(host, guest)
+    locked_at = camera(host)
+    drag(host, 250, 0)  # a locked follower cannot orbit away
+    camera_reaches(host, guest)
+    assert math.dist(camera(host), locked_at) < CAMERA_TOLERANCE
+
+    guest.click("#follow-release")
+    wait_state(host, "!s.follow.following && s.follow.controls && s.follow.banner === null")
+    released_at = camera(host)
+    assert math.dist(released_at, locked_at) < CAMERA_TOLERANCE, "the release moved the view"
+    drag(host, 250, 0)
+    host.wait_for_function(f"() => {distance_to(released_at)} > 0.5")
+
+
+def test_an_unlocked_follower_stops_following_and_follows_again(host_and_guest: tuple[Page, Page]) -> None:
+    host, guest = host_and_guest
+    drag(host, -200, 30)
+    host.click("#follow-bring")  # the host leads too (it has the presenter's rights)
+    wait_state(guest, "s.follow.following && !s.follow.lock && s.follow.controls")
+    assert guest.inner_text("#follow-toggle") == "Stop following"
+    camera_reaches(guest, host)
+    guest.click("#follow-toggle")
+    wait_state(guest, "!s.follow.following && s.follow.stopped")
+    assert "is leading" in guest.inner_text("#follow-banner")
+    drag(host, 300, 0)
+    host_head = state(host)["presence"]["self"]["head"]
+    assert math.dist(camera(guest), host_head) > 0.5, "a follower that stopped still follows"
+    guest.click("#follow-toggle")
+    camera_reaches(guest, host)
+    drag(guest, 200, 0)  # orbiting away stops following too
+    wait_state(guest, "!s.follow.following && s.follow.stopped")
