@@ -1,4 +1,5 @@
-"""``vizserver serve [SCENE] [--host] [--port] [--https]``: build (or load from the cache) a scene and serve it.
+"""``vizserver serve [SCENE] [--host] [--port] [--https] [--store PATH | --no-store]``: build (or load from the
+cache) a scene and serve it; sessions are saved to an SQLite file and come back after a restart.
 
 With ``--https`` it serves over TLS with a self-signed certificate (:mod:`vizserver.server.tls`),
 listens on every interface unless ``--host`` says otherwise, and prints the LAN address with a QR
@@ -7,6 +8,7 @@ code so a headset on the same network can open it (docs/xr.md).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import ipaddress
 import logging
@@ -53,6 +55,18 @@ def serve(
             "(WebXR needs a secure context); prints the LAN address and a QR code for a headset.",
         ),
     ] = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file sessions are saved to, so a restart keeps them (also $VIZSERVER_STORE). "
+            "Default: sessions.sqlite in the cache folder.",
+            show_default=False,
+        ),
+    ] = None,
+    no_store: Annotated[
+        bool,
+        typer.Option("--no-store", help="Keep sessions in memory only (also VIZSERVER_STORE=none)."),
+    ] = False,
 ) -> None:
     """Serve SCENE to browsers and headsets: the viewer at /, the API at /docs."""
     from vizserver.app import create_app
@@ -60,7 +74,7 @@ def serve(
     from vizserver.scenes.build import load_or_build
     from vizserver.scenes.cache import AssetStore
     from vizserver.server.runner import make_server
-    from vizserver.server.settings import ServerSettings
+    from vizserver.server.settings import NO_STORE, ServerSettings
 
     path = scene if scene is not None else DEFAULT_SCENE
     if scene is None and not path.is_file():
@@ -69,6 +83,8 @@ def serve(
     if host is None:
         host = WILDCARD_HOST if https else DEFAULT_HOST
     settings = ServerSettings(scene=path.resolve(), host=host, port=port)
+    if no_store or store is not None:
+        settings = dataclasses.replace(settings, store=NO_STORE if no_store else str(store))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s", stream=sys.stderr)
     try:
         with DelayedProgress() as progress:

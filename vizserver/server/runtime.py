@@ -28,13 +28,17 @@ from vizserver.scenefile import TourSpec, TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
 from vizserver.scenes.objects import BuiltScene, StreamObject
-from vizserver.server.settings import ServerSettings
+from vizserver.server.settings import SESSION_IDLE_TTL_S, ServerSettings
+from vizserver.server.store import SavedRow, SessionSaver, StoreError
 from vizserver.sessions.registry import Created, SessionRegistry
+from vizserver.sessions.session import Session
+from vizserver.sessions.snapshot import SessionSnapshot, SnapshotError, capture, decode, restore, restore_tour
 from vizserver.sessions.tours import Tour, TourState
 from vizserver.streaming.hub import SessionHub
 from vizserver.streaming.metrics import Counters
 from vizserver.streaming.series import SeriesLoader
 from vizserver.streaming.twin import TwinController
+from vizserver.twins.base import ParameterError, ParamValue
 from vizserver.twins.recipes import TwinRecipe
 from vizserver.twins.remote import RemoteTwinLink
 from vizserver.twins.runner import LocalTwinRunner, TwinEvent, TwinHost
@@ -71,6 +75,12 @@ class ServerRuntime:
         self.remote_twins: dict[str, tuple[StreamObject, TwinSpec]] = {}
         """Sessions waiting for (or served by) a remote twin worker: the object it draws on and the scene's spec."""
         self.default_session_id = ""
+        self.scene_paths: dict[str, Path] = {}
+        """The scene file each session shows."""
+        self.saver: SessionSaver | None = None
+        """Saves sessions to the store file (``None``: memory only)."""
+        self.restored_twin_params: dict[str, dict[str, ParamValue]] = {}
+        """Restored sessions whose twin has not started yet: the parameters it gets once it has."""
         self.last_build = prebuilt
         if prebuilt is not None:
             self.scenes[settings.scene] = prebuilt.scene
@@ -82,8 +92,19 @@ class ServerRuntime:
 
     async def start(self) -> None:
         scene = await self.scene(self.settings.scene)
+        await self._open_store()
+        restored_default = await self._restore_sessions()
+        if restored_default is not None:
+            self.default_session_id = restored_default.id
+            log.info("default session %s restored (links to it keep working)", restored_default.id)
+            if restored_default.id in self.remote_twins:
+                print(f"vizserver: the scene's twin is remote; the twin-worker command printed when session "
+                      f"{restored_default.id} was made still works (its host token is unchanged)", flush=True)
+            self.uploads.start()
+            return
         created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene, open_to_all=True)
         self.default_session_id = created.session.id
+        self._changed(created.session.id)
         if created.session.id in self.remote_twins:  # only the operator can know this session's host token
             base = self.settings.url.replace("http", "ws", 1) if self.settings.port else "ws://HOST:PORT"
             url = f"{base}/ws/twin/{created.session.id}"
@@ -92,6 +113,8 @@ class ServerRuntime:
         self.uploads.start()
 
     async def stop(self) -> None:
+        if self.saver is not None:
+            await self.saver.close(list(self.hubs))
         for hub in list(self.hubs.values()):
             await hub.stop()
         for task in list(self._tasks):
@@ -126,20 +149,131 @@ class ServerRuntime:
         for gone in self.registry.prune(now, keep=self.default_session_id):
             hub = self.hubs.pop(gone)
             self.spawn(hub.stop())
+            self._changed(gone)  # its row is deleted
         created = self.registry.create(scene, now, open_to_all)
-        tour = self.tours.get(scene_path or self.settings.scene)
-        if tour is not None:
-            created.session.tour = TourState(Tour.of_spec(tour, twin.parameters if twin is not None else None))
-        hub = SessionHub(created.session, self.loader, self.counters)
-        hub.start()
-        self.hubs[created.session.id] = hub
-        if twin is not None:
-            self._attach_twin(created, hub, scene, twin, scene_path or self.settings.scene)
+        self._open_hub(created.session, scene, twin, scene_path or self.settings.scene)
+        self._changed(created.session.id)
         return created
+
+    def _open_hub(self, session: Session, scene: BuiltScene, twin: TwinSpec | None, scene_path: Path) -> SessionHub:
+        """The hub of a new or restored session: its tour, streaming, saved when it changes, its twin starting."""
+        tour = self.tours.get(scene_path)
+        if tour is not None:
+            session.tour = TourState(Tour.of_spec(tour, twin.parameters if twin is not None else None))
+        hub = SessionHub(session, self.loader, self.counters)
+        hub.start()
+        self.hubs[session.id] = hub
+        self.scene_paths[session.id] = scene_path
+        hub.on_change = lambda: self._changed(session.id)
+        if twin is not None:
+            self._attach_twin(session.id, hub, scene, twin, scene_path)
+        return hub
+
+    # --- persistence (docs/architecture.md "Persistence") ---
+
+    async def _open_store(self) -> None:
+        path = self.settings.store_path
+        if path is None:
+            log.info("sessions are kept in memory only (no store)")
+            return
+        try:
+            self.saver = await SessionSaver.open(path, self._snapshot)
+        except StoreError as exc:
+            log.error("%s; sessions are kept in memory only this run", exc)
+            return
+        log.info("sessions are saved to %s", path)
+
+    def _changed(self, session_id: str) -> None:
+        if self.saver is not None:
+            self.saver.changed(session_id)
+
+    def _snapshot(self, session_id: str) -> SessionSnapshot | None:
+        session = self.registry.get(session_id)
+        path = self.scene_paths.get(session_id)
+        if session is None or path is None:
+            return None
+        hub = self.hubs.get(session_id)
+        steering = hub.twin.steering if hub is not None and hub.twin is not None else None
+        params = steering.params if steering is not None else self.restored_twin_params.get(session_id)
+        return capture(session, scene_path=str(path), default=session_id == self.default_session_id,
+                       now=time.monotonic(), wall=time.time(), twin_params=params)
+
+    async def _restore_sessions(self) -> Session | None:
+        """Bring back the saved sessions on scenes of the served scene's folder; the default session, if saved."""
+        if self.saver is None:
+            return None
+        served = self.settings.scene
+        wall, now = time.time(), time.monotonic()
+        snapshots: list[SessionSnapshot] = []
+        stale: list[str] = []
+        for row in await self.saver.rows():
+            snapshot = _readable(row)
+            if snapshot is None:
+                continue
+            path = Path(snapshot.scene_path)
+            if (snapshot.default and path != served) or (not snapshot.default and path.parent != served.parent):
+                continue  # another scene's server's: left for it
+            if not snapshot.default and wall - snapshot.last_active > SESSION_IDLE_TTL_S:
+                stale.append(snapshot.id)
+            elif not path.is_file():
+                log.warning("saved session %s: its scene %s is gone; not restored", snapshot.id, path)
+            else:
+                snapshots.append(snapshot)
+        defaults = [s for s in snapshots if s.default]
+        stale += [s.id for s in defaults[:-1]]  # rows are oldest first: the newest default session wins
+        if stale:
+            await self.saver.delete(stale)
+        default: Session | None = None
+        for snapshot in snapshots:
+            if snapshot.id in stale:
+                continue
+            session = await self._restore(snapshot, now, wall)
+            if session is not None and snapshot.default:
+                default = session
+        return default
+
+    async def _restore(self, snapshot: SessionSnapshot, now: float, wall: float) -> Session | None:
+        path = Path(snapshot.scene_path)
+        try:
+            scene = await self.scene(path)
+            session, notes = restore(snapshot, scene, now, wall)
+            self.registry.adopt(session, active_at=snapshot.last_active + now - wall)
+        except VizServerError as exc:
+            log.warning("saved session %s: not restored: %s", snapshot.id, exc)
+            return None
+        for note in notes:
+            log.warning("saved session %s: %s", snapshot.id, note)
+        if snapshot.twin_params:
+            self.restored_twin_params[session.id] = dict(snapshot.twin_params)
+        self._open_hub(session, scene, self.twins.get(path), path)
+        if session.tour is not None and snapshot.tour is not None:
+            restore_tour(session.tour, snapshot.tour)
+        log.info("session %s restored (%d members, %d annotations)", session.id, len(session.roster),
+                 len(session.annotations.items))
+        return session
+
+    async def _start_twin(self, session_id: str, controller: TwinController) -> None:
+        """Start a twin; a restored session's twin then takes the parameters it had when it was saved."""
+        await controller.start()
+        saved = self.restored_twin_params.pop(session_id, None)
+        steering, host = controller.steering, controller.host
+        if not saved or steering is None or host is None:
+            return
+        known = {p.name for p in steering.schema.parameters}
+        try:
+            values = steering.schema.validate({k: v for k, v in saved.items() if k in known})
+        except ParameterError as exc:
+            log.warning("session %s: saved twin parameters not applied: %s", session_id, exc)
+            return
+        steering.params.update(values)
+        host.set_params(values, 0)
+        hub = self.hubs.get(session_id)
+        if hub is not None:
+            hub.broadcast(controller.status())
 
     # --- twins ---
 
-    def _attach_twin(self, created: Created, hub: SessionHub, scene: BuiltScene, spec: TwinSpec,
+    def _attach_twin(self, session_id: str, hub: SessionHub, scene: BuiltScene, spec: TwinSpec,
                      scene_path: Path) -> None:
         """Give ``hub`` a twin hosted in a worker process; it starts in the background (clients see "starting").
 
@@ -150,12 +284,12 @@ class ServerRuntime:
             log.error("%s: twin object %r is not in the scene", scene_path.name, spec.object)
             return
         if spec.kind == "remote":
-            url = f"{self.settings.url.replace('http', 'ws', 1)}/ws/twin/{created.session.id}?token=***"
+            url = f"{self.settings.url.replace('http', 'ws', 1)}/ws/twin/{session_id}?token=***"
             hub.twin = TwinController(hub, obj.id, _no_host, spec.parameters, spec.colormap,
                                       message="waiting for a twin worker to connect")
-            self.remote_twins[created.session.id] = (obj, spec)
+            self.remote_twins[session_id] = (obj, spec)
             log.info("session %s waits for a remote twin: vizserver twin-worker --connect '%s' --twin module:attr "
-                     "(token: the session's host token)", created.session.id, url)
+                     "(token: the session's host token)", session_id, url)
             return
         options = dict(spec.options)
         path_option = {"replay": "path", "cardiac": "mesh"}.get(spec.kind)  # defaults to the object's file
@@ -179,7 +313,7 @@ class ServerRuntime:
             return LocalTwinRunner(recipe, targets, on_event, frame_interval_s=settings.twin_frame_interval_s)
 
         hub.twin = TwinController(hub, obj.id, make_host, spec.parameters, spec.colormap)
-        self.spawn(hub.twin.start())
+        self.spawn(self._start_twin(session_id, hub.twin))
 
     def outboxes(self) -> list[Outbox]:
         return [link.outbox for hub in self.hubs.values() for link in hub.links.values()]
@@ -250,11 +384,24 @@ class ServerRuntime:
         link = RemoteTwinLink(ws, targets, controller.on_event)
         hub.twin = controller
         hub.broadcast(controller.status())
-        starting = asyncio.create_task(controller.start())
+        starting = asyncio.create_task(self._start_twin(session_id, controller))
         try:
             await link.run()
         finally:
             await starting
+
+
+def _readable(row: SavedRow) -> SessionSnapshot | None:
+    """The snapshot in a saved row; a row that cannot be read is left in the store and said once."""
+    try:
+        snapshot = decode(row.text)
+    except SnapshotError as exc:
+        log.warning("session store: row %s skipped: %s", row.session_id, exc)
+        return None
+    if snapshot.id != row.session_id:
+        log.warning("session store: row %s skipped: it holds session %s", row.session_id, snapshot.id)
+        return None
+    return snapshot
 
 
 async def _no_host(_on_event: Callable[[TwinEvent], None]) -> TwinHost:

@@ -78,6 +78,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "vizserver" / "server"
 
 
+STORE_FILE_NAME = "sessions.sqlite"
+"""The session store's file name in the cache folder (the default place, beside the scene cache and uploads)."""
+
+NO_STORE = "none"
+"""``VIZSERVER_STORE=none``: sessions are kept in memory only."""
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(f"{SETTINGS_PREFIX}{name}")
     return default if raw is None else float(raw)
@@ -96,6 +103,16 @@ class ServerSettings:
     upload_workers: int = UPLOAD_WORKERS
     max_live_twins: int = field(default_factory=lambda: int(_env_float("MAX_LIVE_TWINS", MAX_LIVE_TWINS)))
     twin_frame_interval_s: float = TWIN_FRAME_INTERVAL_S
+    store: str | None = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}STORE") or None)
+    """Where sessions are saved (``--store``, ``$VIZSERVER_STORE``): a file path, ``none`` for memory only,
+    unset for ``sessions.sqlite`` in ``cache_dir``."""
+
+    @property
+    def store_path(self) -> Path | None:
+        """The session store file, or ``None`` when sessions are kept in memory only."""
+        if self.store is None:
+            return self.cache_dir / STORE_FILE_NAME
+        return None if self.store.strip().lower() == NO_STORE else Path(self.store).expanduser()
 
     @property
     def url(self) -> str:

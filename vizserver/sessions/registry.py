@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from vizserver.errors import LimitExceededError
+from vizserver.errors import InputError, LimitExceededError
 from vizserver.scenes.objects import BuiltScene
 from vizserver.server.settings import JOIN_CODE_TTL_S, MAX_SESSIONS, SESSION_IDLE_TTL_S
 from vizserver.sessions.ratelimit import RateLimiter
@@ -58,6 +58,8 @@ class SessionRegistry:
         self._new_code = new_code
         self._session_joins = RateLimiter(JOIN_RATE_PER_S, JOIN_BURST)
         self._address_joins = RateLimiter(JOIN_RATE_PER_ADDRESS_PER_S, JOIN_BURST_PER_ADDRESS)
+        self._active_at: dict[str, float] = {}
+        """Restored sessions: when someone was last connected before the restart (idle time counts from there)."""
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -83,13 +85,28 @@ class SessionRegistry:
         host = session.add_member(self._new_secret(TOKEN_BYTES), "host", "host", now)
         return Created(session, host)
 
+    def adopt(self, session: Session, active_at: float) -> None:
+        """Hold a restored session under its saved id and join code; nobody has been connected since ``active_at``.
+
+        :class:`InputError` when its id or join code is taken, :class:`LimitExceededError` past ``MAX_SESSIONS``.
+        """
+        if len(self._sessions) >= MAX_SESSIONS:
+            raise LimitExceededError(f"this server already holds {MAX_SESSIONS} sessions (MAX_SESSIONS)")
+        if session.id in self._sessions or any(s.join_code == session.join_code for s in self._sessions.values()):
+            raise InputError(f"session {session.id}: its id or join code {session.join_code} is already in use")
+        self._sessions[session.id] = session
+        self._active_at[session.id] = active_at
+
     def prune(self, now: float, keep: str) -> list[str]:
         """Forget sessions (except ``keep``) nobody has been connected to for ``SESSION_IDLE_TTL_S``; their ids."""
         gone = []
         for session in list(self._sessions.values()):
             idle = session.idle_since()
+            if idle is not None:
+                idle = max(idle, self._active_at.get(session.id, idle))
             if session.id != keep and (session.ended or (idle is not None and now - idle > SESSION_IDLE_TTL_S)):
                 del self._sessions[session.id]
+                self._active_at.pop(session.id, None)
                 gone.append(session.id)
         return gone
 
