@@ -58,7 +58,7 @@ export class InviteCard {
   /** Show the card (asking the server once) when this page is the host's; hide it otherwise. */
   setHost(isHost) {
     this.element.hidden = !isHost;
-    if (isHost && !this.card && !this.pending) this.refresh();
+    if (isHost && !this.card && !this.pending && !this.error) this.refresh(); // once; a failure stays shown
   }
 
   async refresh() {
