@@ -54,6 +54,7 @@ def test_many_changes_are_saved_in_few_writes_and_an_ended_session_is_deleted(tm
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
+    assert path.stat().st_mode & 0o777 == 0o600  # names and annotations are the owner's to read
 
 
 def test_shutdown_saves_every_session_given(tmp_path: Path) -> None:
@@ -85,5 +86,5 @@ def test_a_store_file_serves_one_server_at_a_time(tmp_path: Path) -> None:
 def test_a_store_in_a_folder_that_cannot_be_made_is_refused_with_its_path(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(StoreError, match=r"session store .*file/s\.sqlite: cannot open its folder"):
+    with pytest.raises(StoreError, match=r"session store .*file/s\.sqlite: cannot create it, its folder"):
         SessionStore(blocker / "s.sqlite")

@@ -203,7 +203,7 @@ class ServerRuntime:
         if self.saver is None:
             return None
         served = self.settings.scene
-        wall, now = time.time(), time.monotonic()
+        wall = time.time()
         snapshots: list[SessionSnapshot] = []
         stale: list[str] = []
         for row in await self.saver.rows():
@@ -227,15 +227,16 @@ class ServerRuntime:
         for snapshot in snapshots:
             if snapshot.id in stale:
                 continue
-            session = await self._restore(snapshot, now, wall)
+            session = await self._restore(snapshot)
             if session is not None and snapshot.default:
                 default = session
         return default
 
-    async def _restore(self, snapshot: SessionSnapshot, now: float, wall: float) -> Session | None:
+    async def _restore(self, snapshot: SessionSnapshot) -> Session | None:
         path = Path(snapshot.scene_path)
         try:
             scene = await self.scene(path)
+            wall, now = time.time(), time.monotonic()
             session, notes = restore(snapshot, scene, now, wall)
             self.registry.adopt(session, active_at=snapshot.last_active + now - wall)
         except VizServerError as exc:
@@ -255,9 +256,11 @@ class ServerRuntime:
     async def _start_twin(self, session_id: str, controller: TwinController) -> None:
         """Start a twin; a restored session's twin then takes the parameters it had when it was saved."""
         await controller.start()
-        saved = self.restored_twin_params.pop(session_id, None)
         steering, host = controller.steering, controller.host
-        if not saved or steering is None or host is None:
+        if steering is None or host is None:
+            return  # it did not start: the saved parameters stay saved
+        saved = self.restored_twin_params.pop(session_id, None)
+        if not saved:
             return
         known = {p.name for p in steering.schema.parameters}
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,9 @@ STORE_SCHEMA_VERSION = 1
 
 SAVE_INTERVAL_S = 1.0
 """A session that keeps changing is written at most this often."""
+
+PRIVATE_FILE_MODE = 0o600
+"""A new store file is readable by its owner only: it holds names and annotations (tokens only as hashes)."""
 
 BUSY_TIMEOUT_S = 5.0
 """How long a write waits for a lock held by a reader of the file (e.g. ``sqlite3`` in a shell)."""
@@ -57,8 +61,10 @@ class SessionStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = _exclusive_lock(path.with_name(path.name + ".lock"))
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))  # SQLite gives its -wal the same
         except OSError as exc:
-            raise StoreError(f"session store {path}: cannot open its folder or lock file ({exc.strerror})") from None
+            raise StoreError(f"session store {path}: cannot create it, its folder or its lock file "
+                             f"({exc.strerror})") from None
         if self._lock is None:
             raise StoreError(f"session store {path}: in use by another vizserver (give this one --store PATH "
                              "or --no-store)")
