@@ -215,9 +215,13 @@ class SessionSaver:
                 gone.append(session_id)
             else:
                 snapshots.append(snapshot)
-        write = asyncio.ensure_future(loop.run_in_executor(self._executor, self._write, snapshots, gone))
+        write = asyncio.ensure_future(loop.run_in_executor(self._executor, self._write, snapshots, gone, loop))
         self._writes.add(write)
         write.add_done_callback(self._written)
+
+    def _retry(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            self.changed(session_id)
 
     def _written(self, write: asyncio.Future[None]) -> None:
         self._writes.discard(write)
@@ -228,8 +232,9 @@ class SessionSaver:
         """Wait until every change reported so far is written."""
         await self._idle.wait()
 
-    def _write(self, snapshots: list[SessionSnapshot], gone: list[str]) -> None:
-        """In the saver's thread: a failure (disk full, file removed) is logged once, and the server goes on."""
+    def _write(self, snapshots: list[SessionSnapshot], gone: list[str], loop: asyncio.AbstractEventLoop) -> None:
+        """In the saver's thread: a failure (disk full, file removed) is logged once and tried again an
+        interval later; the server goes on."""
         try:
             self._store.write([SavedRow(s.id, s.saved, encode(s)) for s in snapshots], gone)
             self.writes += 1
@@ -238,6 +243,8 @@ class SessionSaver:
                 log.error("session store %s: could not save %d session(s): %s", self._store.path,
                           len(snapshots), exc)
             self._failing = True
+            if not self._closed:
+                loop.call_soon_threadsafe(self._retry, [s.id for s in snapshots] + gone)
             return
         if self._failing:
             log.info("session store %s: saving again", self._store.path)
