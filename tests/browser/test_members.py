@@ -97,6 +97,7 @@ def test_the_host_sees_a_participant_join_raise_a_hand_and_become_presenter(
     # presenter: the participant's time controls come on and it plays for everyone
     row(host, pat, "make-presenter").click()
     wait_state(participant, "s.role === 'presenter' && s.denied.time === null")
+    wait_state(host, f"s.people.members.some((m) => m.id === '{pat}' && m.role === 'presenter')")
     assert row(host, pat).locator(".member-role").text_content() == "presenter"
     assert participant.locator("#time-denied").is_hidden()
     participant.click("#play-button")
