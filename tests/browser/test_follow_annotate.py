@@ -125,3 +125,50 @@ def test_an_unlocked_follower_stops_following_and_follows_again(host_and_guest: 
     camera_reaches(guest, host)
     drag(guest, 200, 0)  # orbiting away stops following too
     wait_state(guest, "!s.follow.following && s.follow.stopped")
+
+
+def test_an_annotation_made_in_one_page_appears_in_the_others_and_the_host_deletes_it(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    session = new_session()
+    host = open_page(session_url(browser_server, session))
+    author = open_page(join_url(browser_server, session))
+    other = open_page(join_url(browser_server, session))
+    for page in (host, author, other):
+        wait_ready(page)
+    author.click("#annotate-pin")
+    box = author.locator("#viewport-canvas").bounding_box()
+    assert box is not None
+    author.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # the model is in the middle
+    author.locator("#pin-prompt").wait_for(state="visible")
+    author.fill("#pin-text", "Scar border here")
+    author.press("#pin-text", "Enter")
+    for page in (host, author, other):
+        wait_state(page, "s.annotations.items.some(a => a.kind === 'pin' && a.text === 'Scar border here'"
+                         " && a.visible)")
+        assert page.locator(".annotation-row", has_text="Scar border here").count() == 1
+    pin = state(other)["annotations"]["items"][0]
+    assert pin == state(host)["annotations"]["items"][0], "the pages draw the pin in different places"
+    assert other.locator(f"#annotation-delete-{pin['id']}").count() == 0, "a third member may delete the author's pin"
+    assert author.locator(f"#annotation-delete-{pin['id']}").count() == 1
+
+    author.click("#annotate-draw")
+    before = camera(author)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    author.mouse.move(x - 40, y)
+    author.mouse.down()
+    author.mouse.move(x + 40, y + 20, steps=10)
+    author.mouse.up()
+    assert math.dist(camera(author), before) < 1e-9, "drawing orbited the camera"
+    for page in (host, other):
+        wait_state(page, "s.annotations.items.some(a => a.kind === 'stroke' && a.points >= 2)")
+
+    export = author.request.get(author.eval_on_selector("#annotation-export", "(a) => a.href"))
+    assert export.status == 200
+    kinds = [a["kind"] for a in export.json()["annotations"]]
+    assert kinds == ["pin", "stroke"]
+
+    host.click(f"#annotation-delete-{pin['id']}")
+    for page in (host, author, other):
+        wait_state(page, f"!s.annotations.items.some(a => a.id === {pin['id']}) && s.annotations.items.length === 1")
+        assert page.locator(".annotation-row", has_text="Scar border here").count() == 0

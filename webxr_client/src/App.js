@@ -1,4 +1,6 @@
 import * as THREE from 'three';
+import { AnnotationLayer } from './AnnotationLayer.js';
+import { AnnotationTools } from './AnnotationTools.js';
 import { button } from './button.js';
 import { ClipPlane } from './ClipPlane.js';
 import { ColorBar } from './ColorBar.js';
@@ -92,10 +94,12 @@ export class App {
       this.frames.present();
       this.avatars.update();
       this.follow.update(); // after the avatars: the leader's pose as drawn this frame
+      this.annotations.update();
+      this.annotationTools.update();
     };
     this.viewport.append(this.overlay);
     this.prober = new Prober(this.viewer, this.overlay, this.listViews, {
-      claimClick: (x, y) => this.twin.toolClick(x, y),
+      claimClick: (x, y) => this.annotationTools.click(x, y) || this.twin.toolClick(x, y),
       onProbe: () => this.twin.probeMoved(),
     });
     this.latencyBadge = new LatencyBadge(this.overlay);
@@ -105,6 +109,7 @@ export class App {
     const budget = LodChooser.budgetFrom(window.location.search);
     this.lod = new LodChooser(this.viewer.renderer, this.listViews, { budget });
     this.avatars = new PresenceAvatars(this.viewer);
+    this.annotations = new AnnotationLayer(this.viewer, { views: this.views, radius: () => this.#sceneRadius() });
     this.follow = new FollowMe(this.viewer, this.overlay, {
       avatars: this.avatars,
       bounds: () => this.#sceneBounds(),
@@ -137,6 +142,7 @@ export class App {
       onMessage: (message) => this.#onMessage(message),
       onFrame: (data) => this.#onFrame(data),
     });
+    this.annotationTools.setSession(this.session.id, this.session.token);
     this.connection.connect();
     this.presenceSender = new PresenceSender(this.viewer, {
       send: (bytes) => this.connection.sendBinary(bytes),
@@ -194,6 +200,7 @@ export class App {
       denied: { time: this.timeControls.refusal, twin: this.twinPanel.refusal },
       ended: this.endScreen.state(),
       follow: this.follow.state(),
+      annotations: this.annotationTools.state(),
     };
   }
 
@@ -206,7 +213,8 @@ export class App {
     this.views.clear();
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
-      this.panel, this.frameOverlay, this.lod, this.follow, this.followControls]) part.dispose();
+      this.panel, this.frameOverlay, this.lod, this.follow, this.followControls,
+      this.annotationTools, this.annotations]) part.dispose();
     this.people.dispose();
     this.endScreen.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
@@ -253,6 +261,7 @@ export class App {
 
   #onMessage(message) {
     this.avatars.onMessage(message); // presence_peers, members
+    this.annotationTools.onMessage(message); // annotations, annotation, annotation_deleted, members
     this.#onPeople(message); // members, session_ended
     switch (message.type) {
       case 'scene':
@@ -484,6 +493,22 @@ export class App {
     this.handleScreenshot = () => this.#screenshot();
     this.fitButton.addEventListener('click', this.handleFit);
     this.screenshotButton.addEventListener('click', this.handleScreenshot);
+    const annotate = this.panel.section('Annotations', 'annotation-section');
+    this.annotationTools = new AnnotationTools(annotate, this.overlay, {
+      viewer: this.viewer,
+      layer: this.annotations,
+      views: this.listViews,
+      radius: () => this.#sceneRadius(),
+      send: (message) => Boolean(this.connection?.send(message)),
+      self: () => ({ member: this.avatars.selfMember, role: this.avatars.selfRole }),
+      names: (id) => this.avatars.members.get(id)?.name ?? '',
+    });
+    this.xr.addPanelToggle({
+      name: 'draw',
+      label: 'Draw',
+      value: () => this.annotationTools.tool === 'draw',
+      toggle: () => this.annotationTools.setTool(this.annotationTools.tool === 'draw' ? null : 'draw'),
+    });
     const follow = this.panel.section('Follow me', 'follow-section');
     this.followControls = new FollowControls(follow, (request) => this.connection?.send({ type: 'follow', ...request }));
     const upload = this.panel.section('Add data', 'upload-section');
@@ -549,6 +574,12 @@ export class App {
         })
         .catch((error) => this.upload.show(key, file.name, 'failed', 1, error.message));
     }
+  }
+
+  /** The scene's bounding radius (1 before anything is loaded): sizes annotations. */
+  #sceneRadius() {
+    const box = this.#sceneBounds();
+    return box.isEmpty() ? 1 : box.getBoundingSphere(new THREE.Sphere()).radius || 1;
   }
 
   #sceneBounds() {
