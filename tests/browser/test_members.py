@@ -33,7 +33,8 @@ def row(page: Page, member: str, action: str | None = None) -> Any:
 
 
 def self_id(page: Page) -> str:
-    wait_state(page, "s.people.self !== null && s.role !== null")
+    """The page's member id, once its own row is listed (``welcome`` and then ``members`` have come)."""
+    wait_state(page, "s.people.self !== null && s.people.members.some((m) => m.id === s.people.self)")
     return str(state(page)["people"]["self"])
 
 
