@@ -16,6 +16,7 @@ from vizserver.sessions.members import TOKEN_HASH_PREFIX, token_digest
 from vizserver.sessions.session import Connect, Session
 from vizserver.sessions.snapshot import (
     SNAPSHOT_VERSION,
+    EncodeCache,
     SessionSnapshot,
     SnapshotError,
     capture,
@@ -60,9 +61,9 @@ def _session() -> tuple[Session, dict[str, str]]:
     return session, tokens
 
 
-def _saved(session: Session, **kwargs: Any) -> str:
+def _saved(session: Session, cache: EncodeCache | None = None) -> str:
     return encode(capture(session, scene_path="/scenes/two.yaml", default=False, now=NOW, wall=WALL,
-                          twin_params={"cycle_length": 400, "scar_mode": "slow", "paced": True}, **kwargs))
+                          twin_params={"cycle_length": 400, "scar_mode": "slow", "paced": True}), cache)
 
 
 def test_a_session_comes_back_whole_after_a_restart() -> None:
@@ -207,3 +208,19 @@ def test_annotations_that_do_not_check_out_refuse_the_restore() -> None:
     snapshot: SessionSnapshot = decode(broken)
     with pytest.raises(SnapshotError, match="entry 2"):
         restore(snapshot, SCENE, LATER, WALL + 30.0)
+
+
+def test_the_encode_cache_reuses_unchanged_annotations_and_sees_every_change() -> None:
+    session, tokens = _session()
+    cache = EncodeCache()
+    first = _saved(session, cache=cache)
+    assert _saved(session, cache=cache) == first == _saved(session)
+    bob = session.member(tokens["bob"])
+    assert bob is not None
+    session.annotations.delete(2, by=bob.id, by_host=False)
+    session.annotations.add_stroke(author=bob.id, points=[(0, 0, 0), (0, 0, 0.1)], width=0.001, color="#00aaff",
+                                   now=WALL)
+    after = decode(_saved(session, cache=cache)).annotations
+    assert [a["id"] for a in after["annotations"]] == [1, 3]  # type: ignore[index]
+    session.annotations.delete(3, by=bob.id, by_host=False)  # same count as before the add, other ids
+    assert [a["id"] for a in decode(_saved(session, cache=cache)).annotations["annotations"]] == [1]  # type: ignore[index]

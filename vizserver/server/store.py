@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from vizserver.errors import VizServerError
-from vizserver.sessions.snapshot import SessionSnapshot, encode
+from vizserver.sessions.snapshot import EncodeCache, SessionSnapshot, encode
 
 log = logging.getLogger("vizserver.store")
 
@@ -167,6 +167,8 @@ class SessionSaver:
         self._idle = asyncio.Event()
         self._idle.set()
         self.writes = 0
+        self._cache = EncodeCache()
+        """The saver thread's: each session's annotations JSON while unchanged."""
         """Transactions written so far (each saves every session that changed since the one before)."""
 
     @property
@@ -236,7 +238,9 @@ class SessionSaver:
         """In the saver's thread: a failure (disk full, file removed) is logged once and tried again an
         interval later; the server goes on."""
         try:
-            self._store.write([SavedRow(s.id, s.saved, encode(s)) for s in snapshots], gone)
+            for session_id in gone:
+                self._cache.forget(session_id)
+            self._store.write([SavedRow(s.id, s.saved, encode(s, self._cache)) for s in snapshots], gone)
             self.writes += 1
         except (sqlite3.Error, OSError, ValueError) as exc:
             if not self._failing:
