@@ -6,6 +6,7 @@
 - ``registry``: every session of a server by id or join code; issues tokens, limits joins.
 - ``collab``: annotations (``annotations``) and the guided tour (``tours``) routed: requests in, messages out.
 - ``playback``: the session's shared time-series playback (play, pause, seek, speed, loop).
+- ``snapshot``: a session as versioned JSON (tokens as SHA-256) and back, for the server's session store.
 - ``steering``: requests to a session's live twin (checked, tagged, rate-limited).
 - ``ratelimit``: token buckets by key.
 """
