@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from fixtures.sessions import hello, make_registry, series_object, static_object
 
+from vizserver.errors import InputError
 from vizserver.protocol.messages import PlaybackRequest
 from vizserver.scenefile import TourSpec
 from vizserver.scenes.objects import BuiltScene
+from vizserver.server.settings import SESSION_IDLE_TTL_S
 from vizserver.sessions.members import TOKEN_HASH_PREFIX, token_digest
 from vizserver.sessions.session import Connect, Session
 from vizserver.sessions.snapshot import (
@@ -224,3 +226,16 @@ def test_the_encode_cache_reuses_unchanged_annotations_and_sees_every_change() -
     assert [a["id"] for a in after["annotations"]] == [1, 3]  # type: ignore[index]
     session.annotations.delete(3, by=bob.id, by_host=False)  # same count as before the add, other ids
     assert [a["id"] for a in decode(_saved(session, cache=cache)).annotations["annotations"]] == [1]  # type: ignore[index]
+
+
+def test_a_restored_session_idles_from_its_last_activity_not_from_its_creation() -> None:
+    session, _ = _session()
+    snapshot = decode(_saved(session))
+    registry = make_registry()
+    restored, _ = restore(snapshot, SCENE, LATER, WALL + 30.0)
+    registry.adopt(restored, active_at=LATER - 30.0)  # someone was there until the server stopped
+    assert registry.prune(LATER + SESSION_IDLE_TTL_S - 60.0, keep="") == []  # made long ago, but not idle long
+    assert registry.find(restored.join_code, LATER) is restored
+    with pytest.raises(InputError, match="already in use"):
+        registry.adopt(restored, active_at=LATER)
+    assert registry.prune(LATER + SESSION_IDLE_TTL_S + 1.0, keep="") == [restored.id]
