@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fixtures.browser import join_url, session_url, state, wait_ready, wait_state
-from fixtures.server import LiveServer
+from fixtures.browser import ensure_client_built, join_url, session_url, state, wait_ready, wait_state
+from fixtures.server import LiveServer, post_json, start_process_server, write_scene
 from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
@@ -172,3 +172,81 @@ def test_an_annotation_made_in_one_page_appears_in_the_others_and_the_host_delet
     for page in (host, author, other):
         wait_state(page, f"!s.annotations.items.some(a => a.id === {pin['id']}) && s.annotations.items.length === 1")
         assert page.locator(".annotation-row", has_text="Scar border here").count() == 0
+
+
+TOUR = """\
+tour:
+  title: Around the box
+  steps:
+    - title: Overview
+      text: The whole scene.
+      camera: {position: [0.5, -4.0, 1.5], target: [0.5, 0.5, 0.5]}
+    - title: The box alone
+      text: Only the box, cut along x.
+      camera: {position: [3.0, 0.2, 0.5], target: [0.0, 0.0, 0.0]}
+      visible: [box]
+      clip: {axis: x, position: 0.3}
+    - title: The last step
+      text: The series at its end.
+      time_step: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def tour_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`vizserver serve` on the browser scene (a series ``wave`` and a ``box``) with a three-step tour."""
+    ensure_client_built()
+    folder = tmp_path_factory.mktemp("tour-scene")
+    scene = write_scene(folder, title="Tour test")
+    scene.write_text(scene.read_text() + TOUR)
+    server = start_process_server(scene, {"VIZSERVER_CACHE_DIR": str(folder / "cache")})
+    yield server
+    server.stop()
+
+
+def camera_at(page: Page, where: list[float]) -> None:
+    page.wait_for_function(f"() => {distance_to(where)} < 1e-3", timeout=10_000)
+
+
+def test_the_presenter_steps_the_tour_and_the_other_page_shows_each_step(
+    tour_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    answer = post_json(f"{tour_server.url}/api/sessions", {})
+    assert answer.status == 201, answer.body
+    session = answer.json()
+    host = open_page(session_url(tour_server, session))
+    guest = open_page(join_url(tour_server, session))
+    for page in (host, guest):
+        wait_ready(page)
+        wait_state(page, "s.tour !== null && s.tour.mode === 'off'")
+    assert guest.locator("#tour-mode").is_disabled() and not host.locator("#tour-mode").is_disabled()
+    assert guest.locator(".tour-step").all_inner_texts() == ["Overview", "The box alone", "The last step"]
+
+    host.select_option("#tour-mode", "guided")
+    for page in (host, guest):
+        wait_state(page, "s.tour.mode === 'guided' && s.tour.step === 0 && s.tour.caption === 'The whole scene.'")
+        camera_at(page, [0.5, -4.0, 1.5])
+    assert guest.locator("#tour-next").is_disabled(), "a participant may step a guided tour"
+    assert "Overview" in guest.inner_text("#tour-caption")
+
+    host.click("#tour-next")
+    wait_state(guest, "s.tour.step === 1 && s.tour.caption === 'Only the box, cut along x.'")
+    camera_at(guest, [3.0, 0.2, 0.5])
+    shown = {o["name"]: o["visible"] for o in state(guest)["objects"]}
+    assert shown == {"wave": False, "box": True}
+    assert state(guest)["clipping"] and guest.is_checked("#clip-enabled")
+    assert guest.locator(".tour-step[aria-current='step']").inner_text() == "The box alone"
+
+    host.click("#tour-next")
+    wait_state(guest, "s.tour.step === 2 && s.playback.step === 4")  # the step's time is the session's
+    shown = {o["name"]: o["visible"] for o in state(guest)["objects"]}
+    assert shown == {"wave": True, "box": True} and not state(guest)["clipping"]
+
+    host.select_option("#tour-mode", "self_paced")
+    wait_state(guest, "s.tour.mode === 'self_paced'")
+    guest.click("#tour-prev")  # alone now: only the guest's own step moves
+    wait_state(guest, "s.tour.step === 1")
+    member = guest.evaluate("() => window.vizserver.app.avatars.selfMember")
+    wait_state(host, f"s.tour.progress !== null && s.tour.progress[{json.dumps(member)}] === 1")
+    assert state(host)["tour"]["step"] == 2
+    assert host.locator("#tour-progress").inner_text().count("step") >= 1

@@ -27,6 +27,9 @@ import { SidePanel } from './SidePanel.js';
 import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
 import { TimeControls } from './TimeControls.js';
+import { TourCamera } from './TourCamera.js';
+import { TourPanel } from './TourPanel.js';
+import { visibility } from './tourSteps.js';
 import { TwinMarkers } from './TwinMarkers.js';
 import { TwinPanel } from './TwinPanel.js';
 import { TWIN_ERRORS, TwinClient } from './TwinClient.js';
@@ -96,6 +99,7 @@ export class App {
       this.follow.update(); // after the avatars: the leader's pose as drawn this frame
       this.annotations.update();
       this.annotationTools.update();
+      this.tourCamera.update();
     };
     this.viewport.append(this.overlay);
     this.prober = new Prober(this.viewer, this.overlay, this.listViews, {
@@ -109,6 +113,9 @@ export class App {
     const budget = LodChooser.budgetFrom(window.location.search);
     this.lod = new LodChooser(this.viewer.renderer, this.listViews, { budget });
     this.avatars = new PresenceAvatars(this.viewer);
+    this.tourCamera = new TourCamera(this.viewer);
+    /** A tour step's camera that came before the first scene was fitted (shown right after the fit). */
+    this.pendingTourCamera = null;
     this.annotations = new AnnotationLayer(this.viewer, { views: this.views, radius: () => this.#sceneRadius() });
     this.follow = new FollowMe(this.viewer, this.overlay, {
       avatars: this.avatars,
@@ -201,6 +208,7 @@ export class App {
       ended: this.endScreen.state(),
       follow: this.follow.state(),
       annotations: this.annotationTools.state(),
+      tour: this.tourPanel.state(),
     };
   }
 
@@ -214,7 +222,7 @@ export class App {
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
       this.panel, this.frameOverlay, this.lod, this.follow, this.followControls,
-      this.annotationTools, this.annotations]) part.dispose();
+      this.annotationTools, this.annotations, this.tourPanel]) part.dispose();
     this.people.dispose();
     this.endScreen.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
@@ -256,12 +264,14 @@ export class App {
     this.people.setSelf(welcome.member ?? null, welcome.role);
     this.#applyRights();
     this.follow.setSelf(welcome.client_id);
+    this.tourPanel.reset(); // the server tells the tour again
     this.#refreshFollow();
   }
 
   #onMessage(message) {
     this.avatars.onMessage(message); // presence_peers, members
     this.annotationTools.onMessage(message); // annotations, annotation, annotation_deleted, members
+    this.tourPanel.onMessage(message); // tour, tour_step, tour_progress
     this.#onPeople(message); // members, session_ended
     switch (message.type) {
       case 'scene':
@@ -311,6 +321,7 @@ export class App {
     const rights = this.people.rights;
     this.timeControls.setAllowed(rights.playback === null, rights.playback);
     this.twinPanel.setAllowed(rights.steer === null, rights.steer);
+    this.tourPanel.setDrives(rights.playback === null); // tour_mode follows playback's rule (roles.py)
   }
 
   #onFrame(data) {
@@ -374,6 +385,8 @@ export class App {
     this.#refreshFieldPanel();
     Promise.all(loads).then(() => {
       if (!this.framed || first) this.#fit();
+      if (this.pendingTourCamera) this.tourCamera.start(this.pendingTourCamera);
+      this.pendingTourCamera = null;
       this.clip.setBounds(this.#sceneBounds());
       this.xr.place();
       this.viewer.requestRender();
@@ -509,10 +522,30 @@ export class App {
       value: () => this.annotationTools.tool === 'draw',
       toggle: () => this.annotationTools.setTool(this.annotationTools.tool === 'draw' ? null : 'draw'),
     });
+    const tour = this.panel.section('Guided tour', 'tour-section');
+    this.tourPanel = new TourPanel(tour, this.overlay, {
+      send: (message) => Boolean(this.connection?.send(message)),
+      onStep: (step) => this.#showTourStep(step),
+      names: (id) => this.avatars.members.get(id)?.name ?? '',
+    });
     const follow = this.panel.section('Follow me', 'follow-section');
     this.followControls = new FollowControls(follow, (request) => this.connection?.send({ type: 'follow', ...request }));
     const upload = this.panel.section('Add data', 'upload-section');
     this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
+  }
+
+  /** Show a tour step's view here: the camera glides to it (not in the headset: nothing moves a head), the
+   * objects it names show, the clipping plane takes its place. */
+  #showTourStep(step) {
+    if (step.camera && !this.xr.mode.presenting) {
+      if (this.framed) this.tourCamera.start(step.camera);
+      else this.pendingTourCamera = step.camera; // the first fit would undo it
+    }
+    for (const [id, shown] of visibility([...this.views.keys()], step.visible)) this.views.get(id).setVisible(shown);
+    this.objectList.update(this.viewList, this.selectedId);
+    this.lod.update();
+    this.clip.setState(step.clip);
+    this.viewer.requestRender();
   }
 
   /** The presenter's follow controls show for a role that may lead, and say who leads. */

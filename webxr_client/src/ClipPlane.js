@@ -58,6 +58,17 @@ export class ClipPlane {
     this.#apply();
   }
 
+  /** Set the plane as a tour step says: `{axis: 'x'|'y'|'z', position: 0..1, flip}`, or null for no clipping. */
+  setState(clip) {
+    this.enabled.checked = clip !== null;
+    if (clip) {
+      this.axis.value = clip.axis;
+      this.slider.value = String(clip.position);
+      this.flip.checked = clip.flip;
+    }
+    this.#apply();
+  }
+
   dispose() {
     for (const input of [this.enabled, this.axis, this.flip, this.slider]) input.removeEventListener('input', this.handler);
     this.element.remove();
