@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fixtures.browser import ensure_client_built, join_url, session_url, state, wait_ready, wait_state
+from fixtures.browser import (
+    ensure_client_built,
+    iwer_init_script,
+    join_url,
+    session_url,
+    state,
+    wait_ready,
+    wait_state,
+)
 from fixtures.server import LiveServer, post_json, start_process_server, write_scene
 from playwright.sync_api import Page
 
@@ -250,3 +258,51 @@ def test_the_presenter_steps_the_tour_and_the_other_page_shows_each_step(
     wait_state(host, f"s.tour.progress !== null && s.tour.progress[{json.dumps(member)}] === 1")
     assert state(host)["tour"]["step"] == 2
     assert host.locator("#tour-progress").inner_text().count("step") >= 1
+
+
+LEADER_EYE_IN_HEADSET = """() => {
+  const app = window.vizserver.app;
+  const peer = [...app.avatars.peers.values()].find((p) => p.clientId === app.follow.lead.client);
+  const content = app.viewer.content;
+  const eye = app.follow.anchor.clone().fromArray(peer.shown.head).applyMatrix4(content.matrixWorld);
+  const up = app.follow.anchor.clone().set(0, 0, 1).transformDirection(content.matrixWorld);
+  return { gap: eye.distanceTo(app.follow.anchor), up: up.toArray(), position: content.position.toArray() };
+}"""
+
+
+def test_a_headset_follower_is_moved_by_its_content_never_turned(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    """The host leads with its desktop camera; the headset's content is placed so the host's eye sits where the
+    headset's head was (the anchor), upright; the host orbits and the content follows; a release leaves it."""
+    session = new_session()
+    host = open_page(session_url(browser_server, session))
+    headset = open_page(join_url(browser_server, session), init_script=iwer_init_script())
+    for page in (host, headset):
+        wait_ready(page)
+    host.evaluate("() => { window.vizserver.app.viewer.controls.enableDamping = false; }")
+    headset.click("#xr-vr-button")
+    wait_state(headset, "s.xr.presenting && s.xr.frames > 3")
+    head_before = headset.evaluate("() => window.vizserver.app.viewer.camera.quaternion.toArray()")
+    host.click("#follow-lock")
+    wait_state(headset, "s.follow.following && s.follow.lock")
+    headset.wait_for_function(f"() => ({LEADER_EYE_IN_HEADSET})().gap < 1e-4", timeout=10_000)
+    first = headset.evaluate(LEADER_EYE_IN_HEADSET)
+    assert math.dist(first["up"], [0, 1, 0]) < 1e-6, "the content was tilted: only turns about the vertical"
+
+    drag(host, 250, 0)
+    settled(host)
+    headset.wait_for_function(
+        f"() => {{ const now = ({LEADER_EYE_IN_HEADSET})(); return now.gap < 1e-4 && "
+        f"Math.hypot(...now.position.map((v, i) => v - {json.dumps(first['position'])}[i])) > 0.01; }}",
+        timeout=10_000,
+    )
+    head_after = headset.evaluate("() => window.vizserver.app.viewer.camera.quaternion.toArray()")
+    assert math.dist(head_before, head_after) < 1e-6, "following turned the headset user's head"
+
+    host.click("#follow-release")
+    wait_state(headset, "!s.follow.following && s.follow.leader === null")
+    placed = state(headset)["xr"]["position"]
+    drag(host, -250, 0)
+    settled(host)
+    assert math.dist(state(headset)["xr"]["position"], placed) < 1e-9, "a released headset still follows"
