@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from fixtures.sessions import hello, make_registry, series_object, static_object
 
@@ -64,8 +65,9 @@ def _session() -> tuple[Session, dict[str, str]]:
 
 
 def _saved(session: Session, cache: EncodeCache | None = None) -> str:
+    params = {"cycle_length": np.int64(400), "scar_mode": "slow", "paced": np.bool_(True)}  # as a schema may give
     return encode(capture(session, scene_path="/scenes/two.yaml", default=False, now=NOW, wall=WALL,
-                          twin_params={"cycle_length": 400, "scar_mode": "slow", "paced": True}), cache)
+                          twin_params=params), cache)
 
 
 def test_a_session_comes_back_whole_after_a_restart() -> None:

@@ -243,7 +243,7 @@ class SessionSaver:
                 self._cache.forget(session_id)
             self._store.write([SavedRow(s.id, s.saved, encode(s, self._cache)) for s in snapshots], gone)
             self.writes += 1
-        except (sqlite3.Error, OSError, ValueError) as exc:
+        except (sqlite3.Error, OSError, ValueError, TypeError) as exc:
             if not self._failing:
                 log.error("session store %s: could not save %d session(s): %s", self._store.path,
                           len(snapshots), exc)

@@ -44,6 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vizserver.config import PLAYBACK_MAX_SPEED, PLAYBACK_MIN_SPEED
 from vizserver.errors import InputError
 from vizserver.scenes.objects import BuiltScene
@@ -151,7 +153,7 @@ def capture(
         next_number=session.roster.next_number,
         playback=PlaybackSnapshot(session.playback.playing, session.playback.position(now),
                                   session.playback.speed, session.playback.loop),
-        twin_params=None if twin_params is None else dict(twin_params),
+        twin_params=None if twin_params is None else {k: _plain(v) for k, v in twin_params.items()},
         annotations=AnnotationStore(dict(annotations.items), annotations.next_id),
         tour=None if tour is None else TourSnapshot(tour.mode, tour.guided_index, dict(tour.member_steps)),
     )
@@ -180,6 +182,14 @@ class EncodeCache:
 
     def forget(self, session_id: str) -> None:
         self._texts.pop(session_id, None)
+
+
+def _plain(value: ParamValue | np.generic) -> ParamValue:
+    """A twin parameter as a JSON value (a schema may hand back numpy scalars)."""
+    if isinstance(value, np.generic):
+        plain: ParamValue = value.item()
+        return plain
+    return value
 
 
 def encode(snapshot: SessionSnapshot, cache: EncodeCache | None = None) -> str:
