@@ -241,3 +241,13 @@ def test_a_restored_session_idles_from_its_last_activity_not_from_its_creation()
     with pytest.raises(InputError, match="already in use"):
         registry.adopt(restored, active_at=LATER)
     assert registry.prune(LATER + SESSION_IDLE_TTL_S + 1.0, keep="") == [restored.id]
+
+
+def test_a_restored_session_saved_again_before_anyone_rejoined_keeps_its_last_activity() -> None:
+    session, _ = _session()
+    restored, _ = restore(decode(_saved(session)), SCENE, LATER, WALL + 30.0)
+    again = capture(restored, scene_path="/s.yaml", default=False, now=LATER + 5.0, wall=WALL + 35.0,
+                    active_at=LATER - 30.0)
+    assert again.last_active == pytest.approx(WALL)  # not its creation, 100 s before
+    assert capture(restored, scene_path="/s.yaml", default=False, now=LATER + 5.0,
+                   wall=WALL + 35.0).last_active == pytest.approx(WALL - 100.0)

@@ -196,7 +196,8 @@ class ServerRuntime:
         steering = hub.twin.steering if hub is not None and hub.twin is not None else None
         params = steering.params if steering is not None else self.restored_twin_params.get(session_id)
         return capture(session, scene_path=str(path), default=session_id == self.default_session_id,
-                       now=time.monotonic(), wall=time.time(), twin_params=params)
+                       now=time.monotonic(), wall=time.time(), twin_params=params,
+                       active_at=self.registry.active_at(session_id))
 
     async def _restore_sessions(self) -> Session | None:
         """Bring back the saved sessions on scenes of the served scene's folder; the default session, if saved."""

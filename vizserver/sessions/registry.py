@@ -97,6 +97,10 @@ class SessionRegistry:
         self._sessions[session.id] = session
         self._active_at[session.id] = active_at
 
+    def active_at(self, session_id: str) -> float | None:
+        """For a restored session: when someone was last connected before the restart."""
+        return self._active_at.get(session_id)
+
     def prune(self, now: float, keep: str) -> list[str]:
         """Forget sessions (except ``keep``) nobody has been connected to for ``SESSION_IDLE_TTL_S``; their ids."""
         gone = []

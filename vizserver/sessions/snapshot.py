@@ -127,15 +127,19 @@ def capture(
     now: float,
     wall: float,
     twin_params: Mapping[str, ParamValue] | None = None,
+    active_at: float | None = None,
 ) -> SessionSnapshot:
     """The session now, by shallow copies of immutable parts (cheap: call it on the event loop).
 
     ``scene_path``: the scene file it shows; ``default``: it is the server's default session on that file;
-    ``twin_params``: its live twin's current parameters, if it has one.
+    ``twin_params``: its live twin's current parameters, if it has one; ``active_at``: someone was connected
+    at least this recently (a restored session nobody has rejoined: its last activity before the restart).
     """
     to_wall = wall - now
     annotations, tour = session.annotations, session.tour
     idle = session.idle_since()
+    if idle is not None and active_at is not None:
+        idle = max(idle, active_at)
     members = tuple(dataclasses.replace(m, created=m.created + to_wall) for m in session.roster)
     return SessionSnapshot(
         id=session.id,
