@@ -11,11 +11,15 @@ hover raycast runs every frame) and, measured in the same run on the same page, 
   drawn and their rate;
 - in XR, bytes the frame callback allocates per frame (the issue asks for none): V8's sampling heap
   profiler over the XR window, counting collected objects too, split into the app's code (our client
-  and three.js) and the emulator's (iwer's pose arithmetic, which a real headset does natively);
+  and three.js) and the emulator's (iwer's pose arithmetic, which a real headset does natively). At
+  one or two XR frames a second V8 never optimises the frame's code, and unoptimised code boxes the
+  doubles of vector and matrix arithmetic (three.js, three-mesh-bvh's ray cast) in heap numbers: most
+  of the app's bytes are those, which optimised code at 72-90 Hz does not allocate;
 - in XR, how long the controller ray's bounds tree (three-mesh-bvh, built in a Web Worker on the first
   XR frame) took to arrive, and the triangles it covers;
-- JavaScript time per arriving field frame (decoded and written into the mesh on arrival, outside the
-  animation frame callback) and field frames shown per second (the field is sent at 60 Hz).
+- JavaScript time per arriving field frame (decoded and buffered on arrival, outside the animation
+  frame callback) and field frames shown per second (the field is sent at 60 Hz; a frame is copied
+  into the mesh in the animation frame, at most one per drawn frame, so this is at most the frame rate).
 
 The server is a real ``vizserver serve`` subprocess on a free loopback port; the scene is an openCARP
 sheet of about 1M triangles with a 60-step activation front, played looping at 60 frames/s. The
@@ -90,8 +94,8 @@ RECORD_FRAMES = """() => {
   };
 }"""
 """Benchmark-side instrumentation: every drawn frame's figures, not only the overlay's 120-frame window,
-the JavaScript time of each arriving field frame (decoded and written into the mesh when it arrives,
-outside the animation frame callback, so it is main-thread time the frame budget must also hold), and
+the JavaScript time of each arriving field frame (decoded and buffered when it arrives, outside the
+animation frame callback, so it is main-thread time the frame budget must also hold), and
 the frame callback's parts (field presentation, XR input, render) under one function name for the heap
 profile. The debug overlay's drawing and the benchmark's own recording are left out of the allocations."""
 
