@@ -306,3 +306,42 @@ def test_a_headset_follower_is_moved_by_its_content_never_turned(
     drag(host, -250, 0)
     settled(host)
     assert math.dist(state(headset)["xr"]["position"], placed) < 1e-9, "a released headset still follows"
+
+
+def xr_frames(page: Page, count: int = 3) -> None:
+    frames = state(page)["xr"]["frames"]
+    wait_state(page, f"s.xr.frames > {frames + count}")
+
+
+def test_a_trigger_held_with_the_draw_tool_draws_a_stroke_in_the_air_that_a_desktop_page_sees(
+    browser_server: LiveServer, new_session: Callable[[], dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    session = new_session()
+    headset = open_page(session_url(browser_server, session), init_script=iwer_init_script())
+    desk = open_page(join_url(browser_server, session))
+    for page in (headset, desk):
+        wait_ready(page)
+    headset.click("#annotate-draw")
+    headset.click("#xr-vr-button")
+    wait_state(headset, "s.xr.presenting && s.xr.frames > 3")
+    centre = state(headset)["xr"]["centre"]
+    path = [[centre[0] - 0.1 + 0.05 * i, centre[1] + 0.02 * i, centre[2] + 0.15] for i in range(5)]
+    move = "(p) => window.__xrDevice.controllers.right.position.set(p[0], p[1], p[2])"
+    headset.evaluate(move, path[0])
+    xr_frames(headset)
+    headset.evaluate("() => window.__xrDevice.controllers.right.updateButtonValue('trigger', 1)")
+    xr_frames(headset)
+    for point in path[1:]:
+        headset.evaluate(move, point)
+        xr_frames(headset)
+    headset.evaluate("() => window.__xrDevice.controllers.right.updateButtonValue('trigger', 0)")
+    wait_state(desk, "s.annotations.items.some(a => a.kind === 'stroke' && a.points >= 5)")
+    # the stroke is where the controller went, in the content's coordinates
+    expected = headset.evaluate(
+        "(p) => { const v = window.vizserver.app.follow.target.clone().fromArray(p);"
+        " return window.vizserver.app.viewer.content.worldToLocal(v).toArray(); }",
+        path[-1],
+    )
+    export = desk.request.get(desk.eval_on_selector("#annotation-export", "(a) => a.href")).json()
+    stroke = export["annotations"][0]
+    assert stroke["kind"] == "stroke" and math.dist(stroke["points"][-1], expected) < 1e-3, (stroke["points"], expected)
