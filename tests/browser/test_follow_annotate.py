@@ -345,3 +345,26 @@ def test_a_trigger_held_with_the_draw_tool_draws_a_stroke_in_the_air_that_a_desk
     export = desk.request.get(desk.eval_on_selector("#annotation-export", "(a) => a.href")).json()
     stroke = export["annotations"][0]
     assert stroke["kind"] == "stroke" and math.dist(stroke["points"][-1], expected) < 1e-3, (stroke["points"], expected)
+
+
+def test_a_tour_step_in_the_headset_moves_the_content_to_the_steps_view(
+    tour_server: LiveServer, open_page: Callable[..., Page]
+) -> None:
+    answer = post_json(f"{tour_server.url}/api/sessions", {})
+    assert answer.status == 201, answer.body
+    headset = open_page(session_url(tour_server, answer.json()), init_script=iwer_init_script())
+    wait_ready(headset)
+    wait_state(headset, "s.tour !== null")
+    headset.click("#xr-vr-button")
+    wait_state(headset, "s.xr.presenting && s.xr.frames > 3")
+    head = headset.evaluate("() => window.vizserver.app.viewer.camera.quaternion.toArray()")
+    headset.select_option("#tour-mode", "guided")
+    wait_state(headset, "s.tour.step === 0")
+    eye = headset.evaluate(
+        """() => { const { camera, content } = window.vizserver.app.viewer;
+          const eye = camera.position.clone().set(0.5, -4.0, 1.5).applyMatrix4(content.matrixWorld);
+          return eye.distanceTo(camera.getWorldPosition(camera.position.clone())); }"""
+    )
+    assert eye < 0.01, f"the step's eye is {eye} m from the head"
+    after = headset.evaluate("() => window.vizserver.app.viewer.camera.quaternion.toArray()")
+    assert math.dist(head, after) < 1e-6, "the step turned the head"

@@ -534,13 +534,12 @@ export class App {
     this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
   }
 
-  /** Show a tour step's view here: the camera glides to it (not in the headset: nothing moves a head), the
-   * objects it names show, the clipping plane takes its place. */
+  /** Show a tour step's view here: the camera glides to it (in the headset the content moves instead: nothing
+   * turns a head), the objects it names show, the clipping plane takes its place. */
   #showTourStep(step) {
-    if (step.camera && !this.xr.mode.presenting) {
-      if (this.framed) this.tourCamera.start(step.camera);
-      else this.pendingTourCamera = step.camera; // the first fit would undo it
-    }
+    if (step.camera && this.xr.mode.presenting) this.tourCamera.placeHeadset(step.camera);
+    else if (step.camera && this.framed) this.tourCamera.start(step.camera);
+    else if (step.camera) this.pendingTourCamera = step.camera; // the first fit would undo it
     for (const [id, shown] of visibility([...this.views.keys()], step.visible)) this.views.get(id).setVisible(shown);
     this.objectList.update(this.viewList, this.selectedId);
     this.lod.update();

@@ -1,4 +1,5 @@
 import * as THREE from 'three';
+import { headsetPlacement, yawOf } from './FollowMath.js';
 import { easeInOut } from './tourSteps.js';
 
 /** How long a tour step's camera move takes (ms). */
@@ -8,6 +9,8 @@ export const MOVE_MS = 900;
  * Animates the desktop camera to a tour step's view: the camera's position and the orbit target glide
  * there together (eased), so the model stays framed on the way. The orbit controls' `update` turns the
  * camera to the target each frame; the camera's up stays the scene's z. Nothing is allocated per frame.
+ * In the headset nothing turns the user's head: `placeHeadset` moves the content instead (at once: a glide
+ * of the whole world is what makes people sick), as follow-me does.
  */
 export class TourCamera {
   /** @param {import('./Viewer.js').Viewer} viewer */
@@ -19,6 +22,30 @@ export class TourCamera {
     this.toTarget = new THREE.Vector3();
     this.started = 0;
     this.moving = false;
+    this.up = new THREE.Vector3();
+    this.look = new THREE.Matrix4();
+    this.turn = new THREE.Quaternion();
+    this.pose = new Float32Array(7);
+    this.head = new THREE.Vector3();
+    this.forward = new THREE.Vector3();
+  }
+
+  /**
+   * Headset: place the content so the step's eye (`position`, looking at `target`, content coordinates) is
+   * where the user's head is now, the step's heading straight ahead of the user, upright, at the content's scale.
+   */
+  placeHeadset({ position, target, up = [0, 0, 1] }) {
+    const { camera, content } = this.viewer;
+    this.look.lookAt(this.toPosition.fromArray(position), this.toTarget.fromArray(target), this.up.fromArray(up));
+    this.turn.setFromRotationMatrix(this.look);
+    this.toPosition.toArray(this.pose, 0);
+    this.turn.toArray(this.pose, 3);
+    camera.updateMatrixWorld();
+    this.head.setFromMatrixPosition(camera.matrixWorld);
+    const yaw = yawOf(this.forward.set(0, 0, -1).transformDirection(camera.matrixWorld));
+    headsetPlacement(this.pose, this.pose.subarray(3, 7), this.head, yaw, content.scale.x, 0, content);
+    content.updateMatrixWorld(true);
+    this.viewer.requestRender();
   }
 
   /** Start the move to `{position, target}` (content coordinates, the desktop's world). */
