@@ -123,6 +123,11 @@ def test_an_unlocked_follower_stops_following_and_follows_again(host_and_guest: 
     wait_state(guest, "s.follow.following && !s.follow.lock && s.follow.controls")
     assert guest.inner_text("#follow-toggle") == "Stop following"
     camera_reaches(guest, host)
+    box = guest.locator("#viewport-canvas").bounding_box()
+    assert box is not None
+    guest.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a probe click is not an orbit
+    guest.locator("#probe-label").wait_for(state="visible")
+    assert state(guest)["follow"]["following"], "a click stopped following"
     guest.click("#follow-toggle")
     wait_state(guest, "!s.follow.following && s.follow.stopped")
     assert "is leading" in guest.inner_text("#follow-banner")

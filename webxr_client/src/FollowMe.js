@@ -1,5 +1,6 @@
 import * as THREE from 'three';
 import { headsetPlacement, orbitFromPose, yawOf } from './FollowMath.js';
+import { CLICK_SLOP_PX } from './Prober.js';
 
 /** How quickly a desktop camera closes in on the leader's: the gap shrinks by 1/e every this long (s). */
 const GLIDE_S = 0.15;
@@ -61,10 +62,18 @@ export class FollowMe {
     overlay.append(this.banner);
     this.handleButton = () => (this.following ? this.stop() : this.resume());
     this.bannerButton.addEventListener('click', this.handleButton);
-    this.handleOrbitStart = () => {
-      if (this.following && !this.lead.lock) this.stop(); // the user orbits away: they take their view back
+    // The user orbits (a drag, not a click that probes) or zooms away: they take their view back.
+    this.downAt = null;
+    this.handleDown = (event) => { this.downAt = { x: event.clientX, y: event.clientY }; };
+    this.handleMove = (event) => {
+      if (!event.buttons || !this.downAt) return;
+      if (Math.hypot(event.clientX - this.downAt.x, event.clientY - this.downAt.y) > CLICK_SLOP_PX) this.#takeOver();
     };
-    viewer.controls.addEventListener('start', this.handleOrbitStart);
+    this.handleUp = () => { this.downAt = null; };
+    this.handleWheel = () => this.#takeOver();
+    this.canvasHandlers = [['pointerdown', this.handleDown], ['pointermove', this.handleMove], ['pointerup', this.handleUp],
+      ['wheel', this.handleWheel]];
+    for (const [type, handler] of this.canvasHandlers) viewer.canvas.addEventListener(type, handler, { passive: true });
   }
 
   /** This client's id (`welcome`): a lead by this connection is followed by the others, not by it. */
@@ -131,8 +140,12 @@ export class FollowMe {
     this.lead = null;
     this.#apply();
     this.bannerButton.removeEventListener('click', this.handleButton);
-    this.viewer.controls.removeEventListener('start', this.handleOrbitStart);
+    for (const [type, handler] of this.canvasHandlers) this.viewer.canvas.removeEventListener(type, handler);
     this.banner.remove();
+  }
+
+  #takeOver() {
+    if (this.following && !this.lead.lock && this.viewer.controls.enabled) this.stop();
   }
 
   #apply() {
