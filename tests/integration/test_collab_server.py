@@ -22,6 +22,7 @@ from fixtures.server import (
     running_twin,
     settings_for,
     start_thread_server,
+    twin_with,
     write_scene,
     ws_url,
 )
@@ -238,14 +239,6 @@ def twin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     live = start_thread_server(settings_for(scene, root / "cache"))
     yield live
     live.stop()
-
-
-async def twin_with(client: Client, name: str, value: object) -> dict[str, Any]:
-    """The first ``twin`` message whose parameter ``name`` is ``value`` (periodic ones may come first)."""
-    while True:
-        status = await client.message("twin", timeout=10)
-        if status["params"].get(name) == value:
-            return status
 
 
 def test_a_guided_step_sets_the_twin_for_everyone_as_the_movers_request(twin_server: LiveServer) -> None:

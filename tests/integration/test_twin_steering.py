@@ -16,6 +16,7 @@ from fixtures.server import (
     running_twin,
     settings_for,
     start_thread_server,
+    twin_with,
     ws_url,
 )
 
@@ -45,14 +46,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_thread_server(settings_for(scene, root / "cache"))
     yield live
     live.stop()
-
-
-async def twin_with(client: Client, name: str, value: object) -> dict[str, Any]:
-    """The first ``twin`` message whose parameter ``name`` is ``value`` (periodic ones may come first)."""
-    while True:
-        status = await client.message("twin", timeout=10)
-        if status["params"].get(name) == value:
-            return status
 
 
 async def twin_frame(client: Client, object_id: int, at_least: int = 0) -> Any:
