@@ -10,10 +10,9 @@ Server messages are built by our code; they are validated too, so a bug shows at
 from __future__ import annotations
 
 import math
-from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from vizserver.config import (
     MAX_CLIENT_NAME_CHARS,
@@ -24,129 +23,224 @@ from vizserver.config import (
     PLAYBACK_MAX_SPEED,
     PLAYBACK_MIN_SPEED,
 )
-from vizserver.errors import InputError
-
-PROTOCOL_VERSION = 1
-"""The protocol this server speaks; ``hello.protocol`` must equal it."""
-
-MAX_ERROR_TEXT_CHARS = 300
-"""A ProtocolError message is cut to this many characters (it may quote client input)."""
-
-MAX_TEXT_CHARS = 1024
-"""Longest free text in a server message (error message, title)."""
-
-MAX_NAME_CHARS = 256
-"""Longest name (object, field, unit, colormap, role, upload file name, ids)."""
-
-MAX_URL_CHARS = 1024
-"""Longest asset URL in a ``scene``."""
-
-MAX_SCENE_OBJECTS = 4096
-"""Most objects in one ``scene`` message."""
-
-MAX_OBJECT_FIELDS = 256
-"""Most fields of one scene object."""
-
-MAX_LODS = 16
-"""Most coarser levels of detail listed for one object."""
-
-U32_MAX = (1 << 32) - 1
-"""Ids, steps and sequences travel as u32 in frame headers."""
-
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-U32 = Annotated[int, Field(ge=0, le=U32_MAX)]
-Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
-
-
-class ErrorCode(StrEnum):
-    """``error.code`` values and :attr:`ProtocolError.code`."""
-
-    BAD_MESSAGE = "bad_message"
-    TOO_LARGE = "too_large"
-    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
-    UNEXPECTED_BINARY = "unexpected_binary"
-    BAD_FRAME = "bad_frame"
-    MISSING_BASE = "missing_base"
-    FORBIDDEN = "forbidden"
-    BAD_REQUEST = "bad_request"
-
-
-class CloseCode(IntEnum):
-    """WebSocket close codes of docs/protocol.md."""
-
-    NOT_HELLO = 4001
-    UNSUPPORTED_PROTOCOL = 4002
-    TOO_MANY_BAD_MESSAGES = 4003
-    UNKNOWN_SESSION = 4004
-    SESSION_FULL = 4005
-    TOO_SLOW = 4008
-    SESSION_ENDED = 4010
-    REMOVED = 4011
-    GOING_AWAY = 1001
-
-
-class ProtocolError(InputError):
-    """A message or frame that breaks protocol v1; ``code`` is the ``error.code`` to answer with."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(_one_line(message))
-        self.code = code
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_ERROR_TEXT_CHARS else flat[: MAX_ERROR_TEXT_CHARS - 3] + "..."
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class _ClientMessage(_Message):
-    model_config = ConfigDict(strict=True)
-
-
-def _omit_none(value: object) -> bool:
-    return value is None
-
+from vizserver.protocol.collab_messages import (
+    MAX_ANNOTATIONS_LISTED as MAX_ANNOTATIONS_LISTED,
+)
+from vizserver.protocol.collab_messages import (
+    MAX_MEMBERS_LISTED as MAX_MEMBERS_LISTED,
+)
+from vizserver.protocol.collab_messages import (
+    MAX_STROKE_WIRE_POINTS as MAX_STROKE_WIRE_POINTS,
+)
+from vizserver.protocol.collab_messages import (
+    MAX_TOUR_STEPS_LISTED as MAX_TOUR_STEPS_LISTED,
+)
+from vizserver.protocol.collab_messages import (
+    AllowSteering as AllowSteering,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationAdd as AnnotationAdd,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationClear as AnnotationClear,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationDelete as AnnotationDelete,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationDeleted as AnnotationDeleted,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationInfo as AnnotationInfo,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationMessage as AnnotationMessage,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationRequest as AnnotationRequest,
+)
+from vizserver.protocol.collab_messages import (
+    AnnotationsMessage as AnnotationsMessage,
+)
+from vizserver.protocol.collab_messages import (
+    EndSession as EndSession,
+)
+from vizserver.protocol.collab_messages import (
+    FollowRequest as FollowRequest,
+)
+from vizserver.protocol.collab_messages import (
+    FollowState as FollowState,
+)
+from vizserver.protocol.collab_messages import (
+    HexColor as HexColor,
+)
+from vizserver.protocol.collab_messages import (
+    LowerHand as LowerHand,
+)
+from vizserver.protocol.collab_messages import (
+    MemberId as MemberId,
+)
+from vizserver.protocol.collab_messages import (
+    MemberInfo as MemberInfo,
+)
+from vizserver.protocol.collab_messages import (
+    MemberRequest as MemberRequest,
+)
+from vizserver.protocol.collab_messages import (
+    MembersMessage as MembersMessage,
+)
+from vizserver.protocol.collab_messages import (
+    PinInfo as PinInfo,
+)
+from vizserver.protocol.collab_messages import (
+    RaiseHand as RaiseHand,
+)
+from vizserver.protocol.collab_messages import (
+    RemoveMember as RemoveMember,
+)
+from vizserver.protocol.collab_messages import (
+    ReturnPresenter as ReturnPresenter,
+)
+from vizserver.protocol.collab_messages import (
+    RoleName as RoleName,
+)
+from vizserver.protocol.collab_messages import (
+    SessionEnded as SessionEnded,
+)
+from vizserver.protocol.collab_messages import (
+    SetRole as SetRole,
+)
+from vizserver.protocol.collab_messages import (
+    StrokeInfo as StrokeInfo,
+)
+from vizserver.protocol.collab_messages import (
+    Text as Text,
+)
+from vizserver.protocol.collab_messages import (
+    TourCamera as TourCamera,
+)
+from vizserver.protocol.collab_messages import (
+    TourClip as TourClip,
+)
+from vizserver.protocol.collab_messages import (
+    TourModeName as TourModeName,
+)
+from vizserver.protocol.collab_messages import (
+    TourModeRequest as TourModeRequest,
+)
+from vizserver.protocol.collab_messages import (
+    TourMove as TourMove,
+)
+from vizserver.protocol.collab_messages import (
+    TourOutline as TourOutline,
+)
+from vizserver.protocol.collab_messages import (
+    TourProgress as TourProgress,
+)
+from vizserver.protocol.collab_messages import (
+    TourRequest as TourRequest,
+)
+from vizserver.protocol.collab_messages import (
+    TourStepMessage as TourStepMessage,
+)
+from vizserver.protocol.collab_messages import (
+    Vec3 as Vec3,
+)
+from vizserver.protocol.message_base import (
+    MAX_ERROR_TEXT_CHARS as MAX_ERROR_TEXT_CHARS,
+)
+from vizserver.protocol.message_base import (
+    MAX_LODS as MAX_LODS,
+)
+from vizserver.protocol.message_base import (
+    MAX_NAME_CHARS as MAX_NAME_CHARS,
+)
+from vizserver.protocol.message_base import (
+    MAX_OBJECT_FIELDS as MAX_OBJECT_FIELDS,
+)
+from vizserver.protocol.message_base import (
+    MAX_SCENE_OBJECTS as MAX_SCENE_OBJECTS,
+)
+from vizserver.protocol.message_base import (
+    MAX_TEXT_CHARS as MAX_TEXT_CHARS,
+)
+from vizserver.protocol.message_base import (
+    MAX_URL_CHARS as MAX_URL_CHARS,
+)
+from vizserver.protocol.message_base import (
+    PROTOCOL_VERSION as PROTOCOL_VERSION,
+)
+from vizserver.protocol.message_base import (
+    U32 as U32,
+)
+from vizserver.protocol.message_base import (
+    U32_MAX as U32_MAX,
+)
+from vizserver.protocol.message_base import (
+    ClientMessageBase as ClientMessageBase,
+)
+from vizserver.protocol.message_base import (
+    CloseCode as CloseCode,
+)
+from vizserver.protocol.message_base import (
+    ErrorCode as ErrorCode,
+)
+from vizserver.protocol.message_base import (
+    Finite as Finite,
+)
+from vizserver.protocol.message_base import (
+    MessageBase as MessageBase,
+)
+from vizserver.protocol.message_base import (
+    Name as Name,
+)
+from vizserver.protocol.message_base import (
+    ProtocolError as ProtocolError,
+)
+from vizserver.protocol.message_base import (
+    omit_none as omit_none,
+)
+from vizserver.protocol.message_base import (
+    one_line as one_line,
+)
 
 # --- client -> server ---
 
 
-class Resume(_ClientMessage):
+class Resume(ClientMessageBase):
     client_id: Annotated[str, Field(min_length=1, max_length=MAX_CLIENT_NAME_CHARS)]
 
 
-class Hello(_ClientMessage):
+class Hello(ClientMessageBase):
     type: Literal["hello"] = "hello"
     protocol: Annotated[int, Field(ge=0, le=U32_MAX)]
     client: Annotated[str, Field(max_length=MAX_CLIENT_NAME_CHARS)]
-    resume: Resume | None = Field(default=None, exclude_if=_omit_none)
+    resume: Resume | None = Field(default=None, exclude_if=omit_none)
 
 
-class Subscribe(_ClientMessage):
+class Subscribe(ClientMessageBase):
     type: Literal["subscribe"] = "subscribe"
     object: U32
     field: U32 | None
 
 
-class PlaybackRequest(_ClientMessage):
+class PlaybackRequest(ClientMessageBase):
     type: Literal["playback"] = "playback"
-    playing: bool | None = Field(default=None, exclude_if=_omit_none)
-    step: U32 | None = Field(default=None, exclude_if=_omit_none)
+    playing: bool | None = Field(default=None, exclude_if=omit_none)
+    step: U32 | None = Field(default=None, exclude_if=omit_none)
     speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED, allow_inf_nan=False)] | None = Field(
-        default=None, exclude_if=_omit_none
+        default=None, exclude_if=omit_none
     )
-    loop: bool | None = Field(default=None, exclude_if=_omit_none)
+    loop: bool | None = Field(default=None, exclude_if=omit_none)
 
 
-class KeyframeRequest(_ClientMessage):
+class KeyframeRequest(ClientMessageBase):
     type: Literal["keyframe"] = "keyframe"
     object: U32
     field: U32
 
 
-class Ping(_ClientMessage):
+class Ping(ClientMessageBase):
     type: Literal["ping"] = "ping"
     t: Finite
 
@@ -158,7 +252,7 @@ ParamJSON = bool | int | Finite | Name
 """A parameter value on the wire (strict: ``true`` is a bool, ``1`` an int, ``1.5`` a float)."""
 
 
-class TwinParams(_ClientMessage):
+class TwinParams(ClientMessageBase):
     type: Literal["twin_params"] = "twin_params"
     seq: U32
     values: Annotated[dict[Name, Any], Field(min_length=1, max_length=MAX_TWIN_VALUES)]
@@ -173,178 +267,25 @@ class TwinParams(_ClientMessage):
         return values
 
 
-class TwinAction(_ClientMessage):
+class TwinAction(ClientMessageBase):
     type: Literal["twin_action"] = "twin_action"
     seq: U32
     action: Name
-    point: tuple[Finite, Finite, Finite] | None = Field(default=None, exclude_if=_omit_none)
+    point: tuple[Finite, Finite, Finite] | None = Field(default=None, exclude_if=omit_none)
 
 
-class TwinControl(_ClientMessage):
+class TwinControl(ClientMessageBase):
     type: Literal["twin_control"] = "twin_control"
     seq: U32
-    playing: bool | None = Field(default=None, exclude_if=_omit_none)
+    playing: bool | None = Field(default=None, exclude_if=omit_none)
     speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED, allow_inf_nan=False)] | None = Field(
-        default=None, exclude_if=_omit_none
+        default=None, exclude_if=omit_none
     )
-    reset: bool | None = Field(default=None, exclude_if=_omit_none)
+    reset: bool | None = Field(default=None, exclude_if=omit_none)
 
 
 TwinRequest = TwinParams | TwinAction | TwinControl
 
-# --- members and roles (docs/protocol.md "Roles") ---
-
-RoleName = Literal["host", "presenter", "participant", "observer"]
-MemberId = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
-
-
-class SetRole(_ClientMessage):
-    """Host: give ``member`` a role; ``presenter`` hands the presenter role over (one presenter at a time)."""
-
-    type: Literal["set_role"] = "set_role"
-    member: MemberId
-    role: Literal["presenter", "participant", "observer"]
-
-
-class ReturnPresenter(_ClientMessage):
-    """Host (take it back) or presenter (hand it back): the presenter role returns to the host."""
-
-    type: Literal["return_presenter"] = "return_presenter"
-
-
-class RemoveMember(_ClientMessage):
-    type: Literal["remove_member"] = "remove_member"
-    member: MemberId
-
-
-class AllowSteering(_ClientMessage):
-    """Host: participants may (``true``) or may not (``false``) steer the twin."""
-
-    type: Literal["allow_steering"] = "allow_steering"
-    allowed: bool
-
-
-class EndSession(_ClientMessage):
-    type: Literal["end_session"] = "end_session"
-
-
-class RaiseHand(_ClientMessage):
-    type: Literal["raise_hand"] = "raise_hand"
-
-
-class LowerHand(_ClientMessage):
-    """Lower ``member``'s hand (host, presenter), or one's own (no ``member``)."""
-
-    type: Literal["lower_hand"] = "lower_hand"
-    member: MemberId | None = Field(default=None, exclude_if=_omit_none)
-
-
-MemberRequest = SetRole | ReturnPresenter | RemoveMember | AllowSteering | EndSession | RaiseHand | LowerHand
-
-# --- annotations and tours (docs/protocol.md "Annotations and tours") ---
-
-MAX_STROKE_WIRE_POINTS = 8192
-"""Points a stroke may list on the wire (a 64 KiB message holds no more); the session's own limit per
-stroke is lower and refused with its reason (``sessions/annotations.py``)."""
-
-MAX_ANNOTATIONS_LISTED = 4096
-"""Most annotations (or ids) in one server message; a session holds at most 1000."""
-
-MAX_TOUR_STEPS_LISTED = 1024
-"""Most step titles in a ``tour`` outline; a scene's tour has at most 100."""
-
-Vec3 = tuple[Finite, Finite, Finite]
-HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
-Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
-TourModeName = Literal["off", "guided", "self_paced"]
-
-_PIN_FIELDS = ("object", "point", "text")
-_STROKE_FIELDS = ("points", "width")
-
-
-class AnnotationAdd(_ClientMessage):
-    """A pin (``object``, ``point``, ``normal?``, ``text``) or a stroke (``points``, ``width``); ``color`` defaults
-    to the member's colour. The session checks the limits (text length, points per stroke, quotas)."""
-
-    type: Literal["annotation_add"] = "annotation_add"
-    kind: Literal["pin", "stroke"]
-    object: U32 | None = Field(default=None, exclude_if=_omit_none)
-    point: Vec3 | None = Field(default=None, exclude_if=_omit_none)
-    normal: Vec3 | None = Field(default=None, exclude_if=_omit_none)
-    text: Text | None = Field(default=None, exclude_if=_omit_none)
-    points: Annotated[list[Vec3], Field(max_length=MAX_STROKE_WIRE_POINTS)] | None = Field(
-        default=None, exclude_if=_omit_none
-    )
-    width: Finite | None = Field(default=None, exclude_if=_omit_none)
-    color: HexColor | None = Field(default=None, exclude_if=_omit_none)
-
-    @model_validator(mode="after")
-    def _fields_of_kind(self) -> AnnotationAdd:
-        needed, foreign = (_PIN_FIELDS, (*_STROKE_FIELDS,)) if self.kind == "pin" else (
-            _STROKE_FIELDS, (*_PIN_FIELDS, "normal"))
-        missing = [name for name in needed if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"a {self.kind} needs {', '.join(missing)}")
-        extra = [name for name in foreign if getattr(self, name) is not None]
-        if extra:
-            raise ValueError(f"a {self.kind} has no {', '.join(extra)}")
-        return self
-
-
-class AnnotationDelete(_ClientMessage):
-    """Delete one annotation: its author or the host."""
-
-    type: Literal["annotation_delete"] = "annotation_delete"
-    id: U32
-
-
-class AnnotationClear(_ClientMessage):
-    """Delete every annotation of ``author`` (default: the sender's own), or with ``all`` everyone's (the host)."""
-
-    type: Literal["annotation_clear"] = "annotation_clear"
-    author: MemberId | None = Field(default=None, exclude_if=_omit_none)
-    all: bool | None = Field(default=None, exclude_if=_omit_none)
-
-    @model_validator(mode="after")
-    def _one_target(self) -> AnnotationClear:
-        if self.all and self.author is not None:
-            raise ValueError("give author or all, not both")
-        return self
-
-
-class TourMove(_ClientMessage):
-    """Guided: the presenter moves everyone; self-paced: a member moves their own step."""
-
-    type: Literal["tour"] = "tour"
-    move: Literal["next", "prev", "goto"]
-    step: U32 | None = Field(default=None, exclude_if=_omit_none)
-
-    @model_validator(mode="after")
-    def _step_with_goto(self) -> TourMove:
-        if (self.move == "goto") != (self.step is not None):
-            raise ValueError("step goes with move 'goto' (and only with it)")
-        return self
-
-
-class TourModeRequest(_ClientMessage):
-    """Start, switch or stop the tour; ``start``: the step to begin at."""
-
-    type: Literal["tour_mode"] = "tour_mode"
-    mode: TourModeName
-    start: U32 | None = Field(default=None, exclude_if=_omit_none)
-
-
-AnnotationRequest = AnnotationAdd | AnnotationDelete | AnnotationClear
-TourRequest = TourMove | TourModeRequest
-
-
-class FollowRequest(_ClientMessage):
-    """Presenter or host: everyone's view follows the sender's (``on``), desktop cameras locked with ``lock``;
-    ``on: false`` releases everyone (docs/protocol.md "Follow me")."""
-
-    type: Literal["follow"] = "follow"
-    on: bool
-    lock: bool = False
 
 ClientMsg = (
     Hello | Subscribe | PlaybackRequest | KeyframeRequest | Ping | TwinParams | TwinAction | TwinControl
@@ -361,12 +302,12 @@ CLIENT_TYPES = (
 # --- server -> client ---
 
 
-class ServerLimits(_Message):
+class ServerLimits(MessageBase):
     control_bytes: int = MAX_CONTROL_MESSAGE_BYTES
     frame_bytes: int = MAX_FIELD_FRAME_BYTES
 
 
-class Welcome(_Message):
+class Welcome(MessageBase):
     type: Literal["welcome"] = "welcome"
     protocol: int = PROTOCOL_VERSION
     client_id: Name
@@ -374,11 +315,11 @@ class Welcome(_Message):
     role: Name
     server: Name
     limits: ServerLimits = ServerLimits()
-    member: Name | None = Field(default=None, exclude_if=_omit_none)
+    member: Name | None = Field(default=None, exclude_if=omit_none)
     """This client's member id (as in ``members``); a member's connections share it."""
 
 
-class FieldInfo(_Message):
+class FieldInfo(MessageBase):
     id: U32
     name: Name
     unit: Name = ""
@@ -394,7 +335,7 @@ class FieldInfo(_Message):
         return self
 
 
-class TimeInfo(_Message):
+class TimeInfo(MessageBase):
     steps: Annotated[int, Field(ge=0, le=MAX_TIME_STEPS)]
     times: Annotated[list[Finite], Field(max_length=MAX_TIME_STEPS)]
     unit: Name = ""
@@ -409,7 +350,7 @@ class TimeInfo(_Message):
 IDENTITY_TRANSFORM: tuple[float, ...] = (1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0)
 
 
-class SceneObjectInfo(_Message):
+class SceneObjectInfo(MessageBase):
     id: U32
     name: Name
     asset: Annotated[str, Field(max_length=MAX_URL_CHARS)]
@@ -433,14 +374,14 @@ class SceneObjectInfo(_Message):
         return self
 
 
-class SceneMessage(_Message):
+class SceneMessage(MessageBase):
     type: Literal["scene"] = "scene"
     revision: Annotated[int, Field(ge=0)]
     title: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
     objects: Annotated[list[SceneObjectInfo], Field(max_length=MAX_SCENE_OBJECTS)]
 
 
-class PlaybackState(_Message):
+class PlaybackState(MessageBase):
     type: Literal["playback"] = "playback"
     playing: bool
     step: U32
@@ -451,20 +392,20 @@ class PlaybackState(_Message):
     fps: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
 
-class UploadStatus(_Message):
+class UploadStatus(MessageBase):
     type: Literal["upload"] = "upload"
     upload_id: Name
     name: Name
     stage: Literal["received", "converting", "done", "failed"]
     fraction: Annotated[float, Field(ge=0.0, le=1.0)]
-    error: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = Field(default=None, exclude_if=_omit_none)
+    error: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = Field(default=None, exclude_if=omit_none)
 
 
-class ErrorMessage(_Message):
+class ErrorMessage(MessageBase):
     type: Literal["error"] = "error"
     code: Name
     message: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
-    seq: U32 | None = Field(default=None, exclude_if=_omit_none)
+    seq: U32 | None = Field(default=None, exclude_if=omit_none)
     """The ``seq`` of the twin request refused."""
 
     @classmethod
@@ -473,31 +414,31 @@ class ErrorMessage(_Message):
         return cls(code=str(error.code), message=str(error))
 
 
-class Pong(_Message):
+class Pong(MessageBase):
     type: Literal["pong"] = "pong"
     t: Finite
 
 
-class ParameterInfo(_Message):
+class ParameterInfo(MessageBase):
     name: Name
     type: Literal["float", "int", "bool", "choice"]
     default: ParamJSON
     unit: Name = ""
-    minimum: Finite | None = Field(default=None, exclude_if=_omit_none)
-    maximum: Finite | None = Field(default=None, exclude_if=_omit_none)
+    minimum: Finite | None = Field(default=None, exclude_if=omit_none)
+    maximum: Finite | None = Field(default=None, exclude_if=omit_none)
     choices: Annotated[list[Name], Field(max_length=MAX_TWIN_VALUES)] | None = Field(
-        default=None, exclude_if=_omit_none
+        default=None, exclude_if=omit_none
     )
     description: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] = ""
 
 
-class ActionInfo(_Message):
+class ActionInfo(MessageBase):
     name: Name
     description: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] = ""
     needs_point: bool = True
 
 
-class OutputInfo(_Message):
+class OutputInfo(MessageBase):
     name: Name
     unit: Name = ""
     range: tuple[Finite, Finite]
@@ -506,13 +447,13 @@ class OutputInfo(_Message):
 TwinStateName = Literal["starting", "running", "paused", "restarting", "failed"]
 
 
-class TwinStatus(_Message):
+class TwinStatus(MessageBase):
     """Everything a client shows of a session's twin; sent on connect and whenever it changes."""
 
     type: Literal["twin"] = "twin"
     object: U32
     state: TwinStateName
-    message: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = Field(default=None, exclude_if=_omit_none)
+    message: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = Field(default=None, exclude_if=omit_none)
     time: Finite
     time_unit: Name = ""
     speed: Annotated[float, Field(ge=PLAYBACK_MIN_SPEED, le=PLAYBACK_MAX_SPEED)]
@@ -525,7 +466,7 @@ class TwinStatus(_Message):
     outputs: Annotated[list[OutputInfo], Field(max_length=MAX_OBJECT_FIELDS)]
 
 
-class TwinApplied(_Message):
+class TwinApplied(MessageBase):
     """To the client whose request ``seq`` was first computed in twin frame ``frame``."""
 
     type: Literal["twin_applied"] = "twin_applied"
@@ -534,155 +475,6 @@ class TwinApplied(_Message):
     time: Finite
 
 
-MAX_MEMBERS_LISTED = 1024
-"""Most members in one ``members`` message (a session remembers at most ``MAX_TOKENS_PER_SESSION``)."""
-
-
-class MemberInfo(_Message):
-    id: Name
-    name: Name
-    color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
-    role: RoleName
-    hand_raised: bool
-    connected: bool
-
-
-class MembersMessage(_Message):
-    """Everyone who has connected to the session; sent to all on every join, leave and change."""
-
-    type: Literal["members"] = "members"
-    members: Annotated[list[MemberInfo], Field(max_length=MAX_MEMBERS_LISTED)]
-    hands: Annotated[list[Name], Field(max_length=MAX_MEMBERS_LISTED)]
-    """Ids of the members whose hand is raised, first raised first."""
-    steering: bool
-    """Participants may steer the twin."""
-    open: bool
-    """Participants have the presenter's rights (the server's default session)."""
-
-
-class SessionEnded(_Message):
-    """Sent to everyone just before the server closes every connection with 4010."""
-
-    type: Literal["session_ended"] = "session_ended"
-    reason: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
-
-
-class PinInfo(_Message):
-    kind: Literal["pin"] = "pin"
-    id: U32
-    author: Name
-    """The author's member id."""
-    color: HexColor
-    created: Finite
-    """Server time, seconds since the epoch."""
-    object: U32
-    point: Vec3
-    """In the object's own coordinates (before its ``transform``)."""
-    normal: Vec3 | None
-    text: Text
-
-
-class StrokeInfo(_Message):
-    kind: Literal["stroke"] = "stroke"
-    id: U32
-    author: Name
-    color: HexColor
-    created: Finite
-    points: Annotated[list[Vec3], Field(min_length=2, max_length=MAX_STROKE_WIRE_POINTS)]
-    """Scene content coordinates (metres, z up)."""
-    width: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-
-
-AnnotationInfo = Annotated[PinInfo | StrokeInfo, Field(discriminator="kind")]
-"""An entry of the annotations export (``AnnotationStore.to_json``)."""
-
-
-class AnnotationsMessage(_Message):
-    """Every annotation of the session, oldest first: on connect, after ``scene``."""
-
-    type: Literal["annotations"] = "annotations"
-    items: Annotated[list[AnnotationInfo], Field(max_length=MAX_ANNOTATIONS_LISTED)]
-
-
-class AnnotationMessage(_Message):
-    """One annotation was added (to everyone, its author included)."""
-
-    type: Literal["annotation"] = "annotation"
-    annotation: AnnotationInfo
-
-
-class AnnotationDeleted(_Message):
-    type: Literal["annotation_deleted"] = "annotation_deleted"
-    ids: Annotated[list[U32], Field(max_length=MAX_ANNOTATIONS_LISTED)]
-    by: Name
-    """The member id of who deleted them."""
-
-
-class TourOutline(_Message):
-    """The scene's tour: on connect (when the scene has one) and to everyone whenever its mode changes."""
-
-    type: Literal["tour"] = "tour"
-    title: Text
-    titles: Annotated[list[Text], Field(max_length=MAX_TOUR_STEPS_LISTED)]
-    """Every step's title, in order."""
-    count: U32
-    mode: TourModeName
-    step: U32
-    """The guided step (where a guided tour is, or resumes)."""
-
-
-class TourCamera(_Message):
-    """Scene content coordinates (metres, z up)."""
-
-    position: Vec3
-    target: Vec3
-    up: Vec3
-
-
-class TourClip(_Message):
-    axis: Literal["x", "y", "z"]
-    position: Annotated[float, Field(ge=0.0, le=1.0)]
-    """Fraction of the scene's bounds along ``axis``."""
-    flip: bool
-
-
-class TourStepMessage(_Message):
-    """A step to show: to everyone (guided), or to one member (self-paced, and on connect)."""
-
-    type: Literal["tour_step"] = "tour_step"
-    mode: TourModeName
-    step: U32
-    count: U32
-    title: Text
-    caption: Text
-    camera: TourCamera | None = Field(default=None, exclude_if=_omit_none)
-    """Left out when the step does not move the camera."""
-    visible: Annotated[list[U32], Field(max_length=MAX_SCENE_OBJECTS)] | None
-    """Object ids shown; ``null``: every object."""
-    clip: TourClip | None
-    """``null``: no clipping."""
-
-
-class TourProgress(_Message):
-    """To whoever may drive the tour (host, presenter), while it runs: each present member's step."""
-
-    type: Literal["tour_progress"] = "tour_progress"
-    mode: TourModeName
-    count: U32
-    steps: Annotated[dict[Name, U32], Field(max_length=MAX_MEMBERS_LISTED)]
-    """Member id -> step."""
-
-
-class FollowState(_Message):
-    """Who everyone follows: to all when it changes, and on connect while someone leads."""
-
-    type: Literal["follow"] = "follow"
-    leader: Name | None
-    """The leader's member id; ``null``: nobody leads (everyone has their own view)."""
-    client: Name | None
-    """The leader's connection (``presence_peers``' ``client_id``): whose presence the view follows."""
-    lock: bool
-    """Desktop cameras are locked to the leader's (no orbiting, no stopping)."""
 
 
 ServerMsg = (
