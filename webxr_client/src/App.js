@@ -1,8 +1,7 @@
 import * as THREE from 'three';
-import { AnnotationLayer } from './AnnotationLayer.js';
-import { AnnotationTools } from './AnnotationTools.js';
 import { button } from './button.js';
 import { ClipPlane } from './ClipPlane.js';
+import { CollabClient } from './CollabClient.js';
 import { ColorBar } from './ColorBar.js';
 import { ColormapTexture } from './ColormapTexture.js';
 import { Connection } from './Connection.js';
@@ -10,8 +9,6 @@ import { EndScreen } from './EndScreen.js';
 import { FieldDisplay } from './FieldDisplay.js';
 import { FieldPicker } from './FieldPicker.js';
 import { FieldFrames } from './FieldFrames.js';
-import { FollowControls } from './FollowControls.js';
-import { FollowMe } from './FollowMe.js';
 import { FrameOverlay } from './FrameOverlay.js';
 import { LatencyBadge } from './LatencyBadge.js';
 import { LodChooser } from './LodChooser.js';
@@ -27,9 +24,6 @@ import { SidePanel } from './SidePanel.js';
 import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
 import { TimeControls } from './TimeControls.js';
-import { TourCamera } from './TourCamera.js';
-import { TourPanel } from './TourPanel.js';
-import { visibility } from './tourSteps.js';
 import { TwinMarkers } from './TwinMarkers.js';
 import { TwinPanel } from './TwinPanel.js';
 import { TWIN_ERRORS, TwinClient } from './TwinClient.js';
@@ -96,14 +90,11 @@ export class App {
     this.viewer.beforeTick = () => {
       this.frames.present();
       this.avatars.update();
-      this.follow.update(); // after the avatars: the leader's pose as drawn this frame
-      this.annotations.update();
-      this.annotationTools.update();
-      this.tourCamera.update();
+      this.collab.update(); // after the avatars: the leader's pose as drawn this frame
     };
     this.viewport.append(this.overlay);
     this.prober = new Prober(this.viewer, this.overlay, this.listViews, {
-      claimClick: (x, y) => this.annotationTools.click(x, y) || this.twin.toolClick(x, y),
+      claimClick: (x, y) => this.collab.click(x, y) || this.twin.toolClick(x, y),
       onProbe: () => this.twin.probeMoved(),
     });
     this.latencyBadge = new LatencyBadge(this.overlay);
@@ -113,19 +104,13 @@ export class App {
     const budget = LodChooser.budgetFrom(window.location.search);
     this.lod = new LodChooser(this.viewer.renderer, this.listViews, { budget });
     this.avatars = new PresenceAvatars(this.viewer);
-    this.tourCamera = new TourCamera(this.viewer);
-    /** A tour step's camera that came before the first scene was fitted (shown right after the fit). */
-    this.pendingTourCamera = null;
-    this.annotations = new AnnotationLayer(this.viewer, { views: this.views, radius: () => this.#sceneRadius() });
-    this.follow = new FollowMe(this.viewer, this.overlay, {
-      avatars: this.avatars,
-      bounds: () => this.#sceneBounds(),
-      names: (id) => this.avatars.members.get(id)?.name ?? '',
-      holding: () => this.xr.grab.holding(),
-      release: () => this.xr.grab.release(),
-    });
     this.#buildPanel();
     this.endScreen = new EndScreen(document.body);
+  }
+
+  /** Following the presenter (tests read its state). */
+  get follow() {
+    return this.collab.follow;
   }
 
   /** Find or join the session named in the page URL (or the server's default one) and connect. */
@@ -149,7 +134,7 @@ export class App {
       onMessage: (message) => this.#onMessage(message),
       onFrame: (data) => this.#onFrame(data),
     });
-    this.annotationTools.setSession(this.session.id, this.session.token);
+    this.collab.setSession(this.session.id, this.session.token);
     this.connection.connect();
     this.presenceSender = new PresenceSender(this.viewer, {
       send: (bytes) => this.connection.sendBinary(bytes),
@@ -206,9 +191,7 @@ export class App {
       people: this.people.state(),
       denied: { time: this.timeControls.refusal, twin: this.twinPanel.refusal },
       ended: this.endScreen.state(),
-      follow: this.follow.state(),
-      annotations: this.annotationTools.state(),
-      tour: this.tourPanel.state(),
+      ...this.collab.state(), // follow, annotations, tour
     };
   }
 
@@ -221,8 +204,7 @@ export class App {
     this.views.clear();
     for (const part of [this.xr, this.prober, this.objectList, this.fieldPicker, this.colorBar, this.timeControls,
       this.twinPanel, this.clip, this.splitView, this.upload, this.badge, this.latencyBadge, this.markers,
-      this.panel, this.frameOverlay, this.lod, this.follow, this.followControls,
-      this.annotationTools, this.annotations, this.tourPanel]) part.dispose();
+      this.panel, this.frameOverlay, this.lod, this.collab]) part.dispose();
     this.people.dispose();
     this.endScreen.dispose();
     this.screenshotButton.removeEventListener('click', this.handleScreenshot);
@@ -263,15 +245,12 @@ export class App {
     this.avatars.setSelf(welcome.client_id, welcome.member ?? null, welcome.role);
     this.people.setSelf(welcome.member ?? null, welcome.role);
     this.#applyRights();
-    this.follow.setSelf(welcome.client_id);
-    this.tourPanel.reset(); // the server tells the tour again
-    this.#refreshFollow();
+    this.collab.welcome(welcome.client_id);
   }
 
   #onMessage(message) {
     this.avatars.onMessage(message); // presence_peers, members
-    this.annotationTools.onMessage(message); // annotations, annotation, annotation_deleted, members
-    this.tourPanel.onMessage(message); // tour, tour_step, tour_progress
+    this.collab.onMessage(message); // annotations, tour, follow, members
     this.#onPeople(message); // members, session_ended
     switch (message.type) {
       case 'scene':
@@ -286,13 +265,6 @@ export class App {
         break;
       case 'twin':
         this.twin.update(message);
-        break;
-      case 'follow':
-        this.follow.setLead(message);
-        this.#refreshFollow();
-        break;
-      case 'members':
-        this.#refreshFollow(); // a role change may give or take the follow controls
         break;
       case 'twin_applied':
         this.twin.applied(message);
@@ -321,7 +293,7 @@ export class App {
     const rights = this.people.rights;
     this.timeControls.setAllowed(rights.playback === null, rights.playback);
     this.twinPanel.setAllowed(rights.steer === null, rights.steer);
-    this.tourPanel.setDrives(rights.playback === null); // tour_mode follows playback's rule (roles.py)
+    this.collab.setDrives(rights.playback === null);
   }
 
   #onFrame(data) {
@@ -385,8 +357,7 @@ export class App {
     this.#refreshFieldPanel();
     Promise.all(loads).then(() => {
       if (!this.framed || first) this.#fit();
-      if (this.pendingTourCamera) this.tourCamera.start(this.pendingTourCamera);
-      this.pendingTourCamera = null;
+      this.collab.sceneShown();
       this.clip.setBounds(this.#sceneBounds());
       this.xr.place();
       this.viewer.requestRender();
@@ -506,52 +477,25 @@ export class App {
     this.handleScreenshot = () => this.#screenshot();
     this.fitButton.addEventListener('click', this.handleFit);
     this.screenshotButton.addEventListener('click', this.handleScreenshot);
-    const annotate = this.panel.section('Annotations', 'annotation-section');
-    this.annotationTools = new AnnotationTools(annotate, this.overlay, {
+    this.collab = new CollabClient({
       viewer: this.viewer,
-      layer: this.annotations,
-      views: this.listViews,
-      radius: () => this.#sceneRadius(),
+      overlay: this.overlay,
+      section: (title, id) => this.panel.section(title, id),
+      views: this.views,
+      listViews: this.listViews,
+      avatars: this.avatars,
+      xr: this.xr,
+      clip: this.clip,
       send: (message) => Boolean(this.connection?.send(message)),
-      self: () => ({ member: this.avatars.selfMember, role: this.avatars.selfRole }),
-      names: (id) => this.avatars.members.get(id)?.name ?? '',
+      bounds: () => this.#sceneBounds(),
+      framed: () => this.framed,
+      onVisibility: () => {
+        this.objectList.update(this.viewList, this.selectedId);
+        this.lod.update();
+      },
     });
-    this.xr.addPanelToggle({
-      name: 'draw',
-      label: 'Draw',
-      value: () => this.annotationTools.tool === 'draw',
-      toggle: () => this.annotationTools.setTool(this.annotationTools.tool === 'draw' ? null : 'draw'),
-    });
-    const tour = this.panel.section('Guided tour', 'tour-section');
-    this.tourPanel = new TourPanel(tour, this.overlay, {
-      send: (message) => Boolean(this.connection?.send(message)),
-      onStep: (step) => this.#showTourStep(step),
-      names: (id) => this.avatars.members.get(id)?.name ?? '',
-    });
-    const follow = this.panel.section('Follow me', 'follow-section');
-    this.followControls = new FollowControls(follow, (request) => this.connection?.send({ type: 'follow', ...request }));
     const upload = this.panel.section('Add data', 'upload-section');
     this.upload = new UploadDropZone(upload, this.viewport, (files) => this.#upload(files));
-  }
-
-  /** Show a tour step's view here: the camera glides to it (in the headset the content moves instead: nothing
-   * turns a head), the objects it names show, the clipping plane takes its place. */
-  #showTourStep(step) {
-    if (step.camera && this.xr.mode.presenting) this.tourCamera.placeHeadset(step.camera);
-    else if (step.camera && this.framed) this.tourCamera.start(step.camera);
-    else if (step.camera) this.pendingTourCamera = step.camera; // the first fit would undo it
-    for (const [id, shown] of visibility([...this.views.keys()], step.visible)) this.views.get(id).setVisible(shown);
-    this.objectList.update(this.viewList, this.selectedId);
-    this.lod.update();
-    this.clip.setState(step.clip);
-    this.viewer.requestRender();
-  }
-
-  /** The presenter's follow controls show for a role that may lead, and say who leads. */
-  #refreshFollow() {
-    const role = this.avatars.selfRole;
-    const names = (id) => this.avatars.members.get(id)?.name ?? '';
-    this.followControls.update(this.follow.lead, role === 'host' || role === 'presenter', this.follow.selfClient, names);
   }
 
   /** The field picker chose a field for the selected object: every object with a field of that name follows. */
@@ -606,12 +550,6 @@ export class App {
         })
         .catch((error) => this.upload.show(key, file.name, 'failed', 1, error.message));
     }
-  }
-
-  /** The scene's bounding radius (1 before anything is loaded): sizes annotations. */
-  #sceneRadius() {
-    const box = this.#sceneBounds();
-    return box.isEmpty() ? 1 : box.getBoundingSphere(new THREE.Sphere()).radius || 1;
   }
 
   #sceneBounds() {
