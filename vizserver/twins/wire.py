@@ -20,8 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from vizserver.config import PLAYBACK_MAX_SPEED, PLAYBACK_MIN_SPEED
-from vizserver.errors import VizServerError
+from vizserver.twins import wire_checks as check
 from vizserver.twins.base import Action, Parameter, ParameterError, ParamValue, Schema
+from vizserver.twins.wire_checks import MAX_LIST_ITEMS as MAX_LIST_ITEMS
+from vizserver.twins.wire_checks import MAX_TAG as MAX_TAG
+from vizserver.twins.wire_checks import MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from vizserver.twins.wire_checks import WireError as WireError
 
 MAX_HEADER_BYTES = 64 << 10
 """Largest JSON header of one message: 64 KiB of UTF-8."""
@@ -29,19 +33,9 @@ MAX_BLOB_BYTES = 64 << 20
 """Largest binary blob (one field of a frame, or the bound positions): 64 MiB."""
 MAX_BLOBS = 64
 """Most blobs one message carries (output fields of one frame)."""
-MAX_LIST_ITEMS = 4096
-"""Most entries in any list or object of a header (tags, parameters, values)."""
-MAX_TEXT_CHARS = 2000
-"""Longest string in a header (names, units, descriptions, messages)."""
-MAX_TAG = (1 << 53) - 1
-"""Tags are non-negative integers a JSON number holds exactly."""
 
 Buffer = bytes | bytearray | memoryview
 Encoded = tuple[bytes, list[Buffer]]
-
-
-class WireError(VizServerError):
-    """A twin-worker message is malformed; the link that carried it is no longer trusted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +157,21 @@ def schema_to_json(schema: Schema) -> dict[str, Any]:
     """``{parameters, actions, outputs, units, ranges}``, the inverse of :func:`schema_from_json`."""
     return {
         "parameters": [
-            {"name": p.name, "type": p.type, "default": p.default, "unit": p.unit, "minimum": p.minimum,
-             "maximum": p.maximum, "choices": list(p.choices), "description": p.description}
+            {
+                "name": p.name,
+                "type": p.type,
+                "default": p.default,
+                "unit": p.unit,
+                "minimum": p.minimum,
+                "maximum": p.maximum,
+                "choices": list(p.choices),
+                "description": p.description,
+            }
             for p in schema.parameters
         ],
-        "actions": [{"name": a.name, "description": a.description, "needs_point": a.needs_point}
-                    for a in schema.actions],
+        "actions": [
+            {"name": a.name, "description": a.description, "needs_point": a.needs_point} for a in schema.actions
+        ],
         "outputs": list(schema.outputs),
         "units": dict(schema.units),
         "ranges": {name: [float(lo), float(hi)] for name, (lo, hi) in schema.ranges.items()},
@@ -177,14 +180,26 @@ def schema_to_json(schema: Schema) -> dict[str, Any]:
 
 def schema_from_json(obj: object, where: str = "schema") -> Schema:
     """A :class:`Schema` from :func:`schema_to_json`'s output, checked field by field."""
-    f = _fields(_object(obj, where), where, {"parameters": _list(_parameter), "actions": _list(_action),
-                                             "outputs": _list(_text)},
-                {"units": _map(_text), "ranges": _map(_range)})
+    f = check.fields(
+        check.as_object(obj, where),
+        where,
+        {
+            "parameters": check.list_of(_parameter),
+            "actions": check.list_of(_action),
+            "outputs": check.list_of(check.text),
+        },
+        {"units": check.map_of(check.text), "ranges": check.map_of(check.value_range)},
+    )
     names = [p.name for p in f["parameters"]]
     if len(set(names)) != len(names):
         raise WireError(f"{where}.parameters: duplicate names")
-    return Schema(parameters=tuple(f["parameters"]), actions=tuple(f["actions"]), outputs=tuple(f["outputs"]),
-                  units=f.get("units", {}), ranges=f.get("ranges", {}))
+    return Schema(
+        parameters=tuple(f["parameters"]),
+        actions=tuple(f["actions"]),
+        outputs=tuple(f["outputs"]),
+        units=f.get("units", {}),
+        ranges=f.get("ranges", {}),
+    )
 
 
 # --- encoding ------------------------------------------------------------------------------------
@@ -196,15 +211,26 @@ def encode(message: WorkerMessage | ServerMessage) -> Encoded:
     header: dict[str, Any]
     match message:
         case Ready():
-            header = {"type": "ready", "schema": schema_to_json(message.schema), "time_unit": message.time_unit,
-                      "time_per_second": message.time_per_second,
-                      "outputs": [{"name": o.name, "unit": o.unit, "range": list(o.range)} for o in message.outputs],
-                      "vertices": message.vertices, "time": message.time}
+            header = {
+                "type": "ready",
+                "schema": schema_to_json(message.schema),
+                "time_unit": message.time_unit,
+                "time_per_second": message.time_per_second,
+                "outputs": [{"name": o.name, "unit": o.unit, "range": list(o.range)} for o in message.outputs],
+                "vertices": message.vertices,
+                "time": message.time,
+            }
         case Frame():
             blobs = [_float32_blob(v) for v in message.fields.values()]
-            header = {"type": "frame", "frame": message.frame, "time": message.time, "step_ms": message.step_ms,
-                      "realtime": message.realtime, "caused_by": list(message.caused_by),
-                      "fields": list(message.fields)}
+            header = {
+                "type": "frame",
+                "frame": message.frame,
+                "time": message.time,
+                "step_ms": message.step_ms,
+                "realtime": message.realtime,
+                "caused_by": list(message.caused_by),
+                "fields": list(message.fields),
+            }
         case State():
             header = {"type": "state", "state": message.state, "speed": message.speed, "time": message.time}
             if message.message is not None:
@@ -266,11 +292,11 @@ def read_header(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise WireError("header is not UTF-8 text") from None
     try:
-        obj = json.loads(text, parse_constant=_non_finite, parse_float=_finite_float)
+        obj = json.loads(text, parse_constant=check.non_finite, parse_float=check.finite_float)
     except json.JSONDecodeError as exc:
         raise WireError(f"header is not JSON: {exc.msg} at character {exc.pos}") from None
     except (ValueError, RecursionError) as exc:
-        raise WireError(f"header is not usable JSON: {_first_line(exc)}") from None
+        raise WireError(f"header is not usable JSON: {check.first_line(exc)}") from None
     if not isinstance(obj, dict):
         raise WireError(f"header is a JSON {type(obj).__name__}, not an object")
     kind = obj.get("type")
@@ -278,7 +304,7 @@ def read_header(data: bytes) -> dict[str, Any]:
         raise WireError("header has no string 'type'")
     blobs = obj.get("blobs")
     if isinstance(blobs, bool) or not isinstance(blobs, int) or not 0 <= blobs <= MAX_BLOBS:
-        raise WireError(f"{kind[:40]}: 'blobs' must be an integer 0..{MAX_BLOBS}, got {_short(blobs)}")
+        raise WireError(f"{kind[:40]}: 'blobs' must be an integer 0..{MAX_BLOBS}, got {check.short(blobs)}")
     return obj
 
 
@@ -294,8 +320,10 @@ def decode_from_worker(data: bytes, blobs: Sequence[Buffer], vertices: int | Non
     kind = header["type"]
     decoder = _FROM_WORKER.get(kind)
     if decoder is None:
-        raise WireError(f"unknown message type {_short(kind)} from a twin worker; known: {', '.join(_FROM_WORKER)}")
-    return decoder(_body(header), _checked_blobs(header, blobs), vertices)
+        raise WireError(
+            f"unknown message type {check.short(kind)} from a twin worker; known: {', '.join(_FROM_WORKER)}"
+        )
+    return decoder(check.body(header), _checked_blobs(header, blobs), vertices)
 
 
 def decode_from_server(data: bytes, blobs: Sequence[Buffer]) -> ServerMessage:
@@ -304,8 +332,8 @@ def decode_from_server(data: bytes, blobs: Sequence[Buffer]) -> ServerMessage:
     kind = header["type"]
     decoder = _FROM_SERVER.get(kind)
     if decoder is None:
-        raise WireError(f"unknown message type {_short(kind)} from the server; known: {', '.join(_FROM_SERVER)}")
-    return decoder(_body(header), _checked_blobs(header, blobs))
+        raise WireError(f"unknown message type {check.short(kind)} from the server; known: {', '.join(_FROM_SERVER)}")
+    return decoder(check.body(header), _checked_blobs(header, blobs))
 
 
 def _checked_blobs(header: dict[str, Any], blobs: Sequence[Buffer]) -> list[memoryview]:
@@ -323,10 +351,19 @@ def _check_blob_size(kind: str, nbytes: int) -> None:
 
 
 def _ready(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> Ready:
-    f = _fields(h, "ready", {"schema": schema_from_json, "time_unit": _text,
-                             "time_per_second": _number(positive=True), "outputs": _list(_output),
-                             "vertices": _count, "time": _number()})
-    _no_blobs("ready", blobs)
+    f = check.fields(
+        h,
+        "ready",
+        {
+            "schema": schema_from_json,
+            "time_unit": check.text,
+            "time_per_second": check.number(positive=True),
+            "outputs": check.list_of(_output),
+            "vertices": check.count,
+            "time": check.number(),
+        },
+    )
+    check.no_blobs("ready", blobs)
     outputs = tuple(f["outputs"])
     if [o.name for o in outputs] != list(f["schema"].outputs):
         raise WireError("ready: outputs must describe the schema's outputs, in order")
@@ -334,8 +371,18 @@ def _ready(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> 
 
 
 def _frame(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> Frame:
-    f = _fields(h, "frame", {"frame": _count, "time": _number(), "step_ms": _number(minimum=0.0),
-                             "realtime": _number(minimum=0.0), "caused_by": _list(_tag), "fields": _list(_text)})
+    f = check.fields(
+        h,
+        "frame",
+        {
+            "frame": check.count,
+            "time": check.number(),
+            "step_ms": check.number(minimum=0.0),
+            "realtime": check.number(minimum=0.0),
+            "caused_by": check.list_of(check.tag),
+            "fields": check.list_of(check.text),
+        },
+    )
     names: list[str] = f["fields"]
     if len(set(names)) != len(names):
         raise WireError("frame: duplicate field names")
@@ -351,32 +398,36 @@ def _frame(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> 
 
 
 def _state(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> State:
-    f = _fields(h, "state", {"state": _one_of("running", "paused"), "speed": _speed, "time": _number()},
-                {"message": _text})
-    _no_blobs("state", blobs)
+    f = check.fields(
+        h,
+        "state",
+        {"state": check.one_of("running", "paused"), "speed": _speed, "time": check.number()},
+        {"message": check.text},
+    )
+    check.no_blobs("state", blobs)
     return State(f["state"], f["speed"], f["time"], f.get("message"))
 
 
 def _was_reset(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> WasReset:
-    f = _fields(h, "reset", {"message": _text, "tags": _list(_tag)})
-    _no_blobs("reset", blobs)
+    f = check.fields(h, "reset", {"message": check.text, "tags": check.list_of(check.tag)})
+    check.no_blobs("reset", blobs)
     return WasReset(f["message"], tuple(f["tags"]))
 
 
 def _refused(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> Refused:
-    f = _fields(h, "refused", {"tag": _tag, "message": _text})
-    _no_blobs("refused", blobs)
+    f = check.fields(h, "refused", {"tag": check.tag, "message": check.text})
+    check.no_blobs("refused", blobs)
     return Refused(f["tag"], f["message"])
 
 
 def _failed(h: dict[str, Any], blobs: list[memoryview], vertices: int | None) -> Failed:
-    f = _fields(h, "failed", {"message": _text})
-    _no_blobs("failed", blobs)
+    f = check.fields(h, "failed", {"message": check.text})
+    check.no_blobs("failed", blobs)
     return Failed(f["message"])
 
 
 def _bind(h: dict[str, Any], blobs: list[memoryview]) -> Bind:
-    f = _fields(h, "bind", {"vertices": _count})
+    f = check.fields(h, "bind", {"vertices": check.count})
     n = f["vertices"]
     if len(blobs) != 1 or blobs[0].nbytes != 12 * n:
         got = ", ".join(f"{b.nbytes:,}" for b in blobs) or "none"
@@ -388,182 +439,89 @@ def _bind(h: dict[str, Any], blobs: list[memoryview]) -> Bind:
 
 
 def _set_params(h: dict[str, Any], blobs: list[memoryview]) -> SetParams:
-    f = _fields(h, "params", {"values": _map(_param_value), "tag": _tag})
-    _no_blobs("params", blobs)
+    f = check.fields(h, "params", {"values": check.map_of(_param_value), "tag": check.tag})
+    check.no_blobs("params", blobs)
     return SetParams(f["values"], f["tag"])
 
 
 def _act(h: dict[str, Any], blobs: list[memoryview]) -> Act:
-    f = _fields(h, "action", {"action": _text, "point": _optional(_point), "tag": _tag})
-    _no_blobs("action", blobs)
+    f = check.fields(h, "action", {"action": check.text, "point": check.optional(check.point), "tag": check.tag})
+    check.no_blobs("action", blobs)
     return Act(f["action"], f["point"], f["tag"])
 
 
 def _control(h: dict[str, Any], blobs: list[memoryview]) -> Control:
-    f = _fields(h, "control", {}, {"playing": _bool, "speed": _speed})
-    _no_blobs("control", blobs)
+    f = check.fields(h, "control", {}, {"playing": check.boolean, "speed": _speed})
+    check.no_blobs("control", blobs)
     return Control(f.get("playing"), f.get("speed"))
 
 
 def _reset(h: dict[str, Any], blobs: list[memoryview]) -> Reset:
-    f = _fields(h, "reset", {"params": _optional(_map(_param_value)), "tag": _tag})
-    _no_blobs("reset", blobs)
+    f = check.fields(h, "reset", {"params": check.optional(check.map_of(_param_value)), "tag": check.tag})
+    check.no_blobs("reset", blobs)
     return Reset(f["params"], f["tag"])
 
 
 def _stop(h: dict[str, Any], blobs: list[memoryview]) -> Stop:
-    _fields(h, "stop", {})
-    _no_blobs("stop", blobs)
+    check.fields(h, "stop", {})
+    check.no_blobs("stop", blobs)
     return Stop()
 
 
 _FROM_WORKER: dict[str, Callable[[dict[str, Any], list[memoryview], int | None], WorkerMessage]] = {
-    "ready": _ready, "frame": _frame, "state": _state, "reset": _was_reset, "refused": _refused, "failed": _failed,
+    "ready": _ready,
+    "frame": _frame,
+    "state": _state,
+    "reset": _was_reset,
+    "refused": _refused,
+    "failed": _failed,
 }
 _FROM_SERVER: dict[str, Callable[[dict[str, Any], list[memoryview]], ServerMessage]] = {
-    "bind": _bind, "params": _set_params, "action": _act, "control": _control, "reset": _reset, "stop": _stop,
+    "bind": _bind,
+    "params": _set_params,
+    "action": _act,
+    "control": _control,
+    "reset": _reset,
+    "stop": _stop,
 }
 
 
-# --- field checkers: (value, where) -> checked value ---------------------------------------------
-
-Checker = Callable[[object, str], Any]
-
-
-def _fields(obj: Mapping[str, Any], where: str, required: Mapping[str, Checker],
-            optional: Mapping[str, Checker] | None = None) -> dict[str, Any]:
-    """The checked fields of ``obj``; missing or extra ones are errors."""
-    optional = optional or {}
-    present = set(obj)
-    missing = [k for k in required if k not in present]
-    if missing:
-        raise WireError(f"{where}: missing field(s) {', '.join(missing)}")
-    extra = sorted(present - set(required) - set(optional))
-    if extra:
-        raise WireError(f"{where}: unexpected field(s) {', '.join(_short(k) for k in extra)}")
-    checkers = {**required, **optional}
-    return {k: checkers[k](obj[k], f"{where}.{k}") for k in present}
-
-
-def _body(header: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in header.items() if k not in ("type", "blobs")}
-
-
-def _no_blobs(where: str, blobs: list[memoryview]) -> None:
-    if blobs:
-        raise WireError(f"{where}: carries no blobs, got {len(blobs)}")
-
-
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WireError(f"{where}: expected an object, got {_kind(value)}")
-    if len(value) > MAX_LIST_ITEMS:
-        raise WireError(f"{where}: more than {MAX_LIST_ITEMS} entries")
-    return value
-
-
-def _list(item: Checker) -> Checker:
-    def check(value: object, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise WireError(f"{where}: expected a list, got {_kind(value)}")
-        if len(value) > MAX_LIST_ITEMS:
-            raise WireError(f"{where}: more than {MAX_LIST_ITEMS} items")
-        return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    return check
-
-
-def _map(item: Checker) -> Checker:
-    def check(value: object, where: str) -> dict[str, Any]:
-        return {_text(k, where): item(v, f"{where}.{k}") for k, v in _object(value, where).items()}
-    return check
-
-
-def _optional(item: Checker) -> Checker:
-    def check(value: object, where: str) -> Any:
-        return None if value is None else item(value, where)
-    return check
-
-
-def _text(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise WireError(f"{where}: expected a string, got {_kind(value)}")
-    if len(value) > MAX_TEXT_CHARS:
-        raise WireError(f"{where}: longer than {MAX_TEXT_CHARS} characters")
-    return value
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise WireError(f"{where}: expected true or false, got {_kind(value)}")
-    return value
-
-
-def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TAG:
-        raise WireError(f"{where}: expected a positive integer, got {_short(value)}")
-    return value
-
-
-def _tag(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TAG:
-        raise WireError(f"{where}: expected a tag (integer 0..2^53-1), got {_short(value)}")
-    return value
-
-
-def _number(minimum: float | None = None, positive: bool = False) -> Checker:
-    def check(value: object, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise WireError(f"{where}: expected a finite number, got {_short(value)}")
-        if (minimum is not None and value < minimum) or (positive and value <= 0):
-            raise WireError(f"{where}: {value} is out of range")
-        return float(value)
-    return check
+# --- twin-specific checkers (the generic ones are in wire_checks.py) -----------------------------
 
 
 def _speed(value: object, where: str) -> float:
-    speed: float = _number()(value, where)
+    speed: float = check.number()(value, where)
     if not PLAYBACK_MIN_SPEED <= speed <= PLAYBACK_MAX_SPEED:
         raise WireError(f"{where}: {speed:g} is outside [{PLAYBACK_MIN_SPEED:g}, {PLAYBACK_MAX_SPEED:g}]")
     return speed
 
 
-def _one_of(*choices: str) -> Checker:
-    def check(value: object, where: str) -> str:
-        if value not in choices:
-            raise WireError(f"{where}: expected one of {', '.join(choices)}, got {_short(value)}")
-        return str(value)
-    return check
-
-
-def _range(value: object, where: str) -> tuple[float, float]:
-    items = _list(_number())(value, where)
-    if len(items) != 2 or items[0] > items[1]:
-        raise WireError(f"{where}: expected [low, high] with low <= high, got {_short(value)}")
-    return items[0], items[1]
-
-
-def _point(value: object, where: str) -> tuple[float, float, float]:
-    items = _list(_number())(value, where)
-    if len(items) != 3:
-        raise WireError(f"{where}: expected [x, y, z], got {len(items)} number(s)")
-    return items[0], items[1], items[2]
-
-
 def _param_value(value: object, where: str) -> ParamValue:
     if isinstance(value, bool | str):
-        return _text(value, where) if isinstance(value, str) else value
+        return check.text(value, where) if isinstance(value, str) else value
     if isinstance(value, int | float) and math.isfinite(value):
         return value
-    raise WireError(f"{where}: expected a number, true/false or a string, got {_short(value)}")
+    raise WireError(f"{where}: expected a number, true/false or a string, got {check.short(value)}")
 
 
 def _parameter(value: object, where: str) -> Parameter:
-    f = _fields(_object(value, where), where, {
-        "name": _text, "type": _one_of("float", "int", "bool", "choice"), "default": _param_value, "unit": _text,
-        "minimum": _optional(_number()), "maximum": _optional(_number()), "choices": _list(_text),
-        "description": _text})
-    parameter = Parameter(f["name"], f["type"], f["default"], f["unit"], f["minimum"], f["maximum"],
-                          tuple(f["choices"]), f["description"])
+    f = check.fields(
+        check.as_object(value, where),
+        where,
+        {
+            "name": check.text,
+            "type": check.one_of("float", "int", "bool", "choice"),
+            "default": _param_value,
+            "unit": check.text,
+            "minimum": check.optional(check.number()),
+            "maximum": check.optional(check.number()),
+            "choices": check.list_of(check.text),
+            "description": check.text,
+        },
+    )
+    parameter = Parameter(
+        f["name"], f["type"], f["default"], f["unit"], f["minimum"], f["maximum"], tuple(f["choices"]), f["description"]
+    )
     try:
         parameter.validate(parameter.default)
     except ParameterError as exc:
@@ -572,37 +530,16 @@ def _parameter(value: object, where: str) -> Parameter:
 
 
 def _action(value: object, where: str) -> Action:
-    f = _fields(_object(value, where), where, {"name": _text, "description": _text, "needs_point": _bool})
+    f = check.fields(
+        check.as_object(value, where),
+        where,
+        {"name": check.text, "description": check.text, "needs_point": check.boolean},
+    )
     return Action(f["name"], f["description"], f["needs_point"])
 
 
 def _output(value: object, where: str) -> OutputInfo:
-    f = _fields(_object(value, where), where, {"name": _text, "unit": _text, "range": _range})
+    f = check.fields(
+        check.as_object(value, where), where, {"name": check.text, "unit": check.text, "range": check.value_range}
+    )
     return OutputInfo(f["name"], f["unit"], f["range"])
-
-
-def _non_finite(token: str) -> float:
-    raise ValueError(f"{token} is not a finite number")
-
-
-def _finite_float(token: str) -> float:
-    value = float(token)
-    if not math.isfinite(value):
-        raise ValueError(f"{token[:20]} is not a finite number")
-    return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _kind(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
