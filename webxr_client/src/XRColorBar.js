@@ -1,6 +1,7 @@
 import * as THREE from 'three';
 import { formatNumber } from './ColorBar.js';
 import { ColormapTexture } from './ColormapTexture.js';
+import { XRModelSphere } from './XRModelSphere.js';
 import { XR_HEIGHT_M } from './XRPlacement.js';
 
 const CANVAS_W = 896;
@@ -43,11 +44,7 @@ export class XRColorBar {
     this.viewer = viewer;
     this.mode = mode;
     this.display = display;
-    this.sphere = sphere;
-    this.sceneSphere = new THREE.Sphere();
-    this.sphereStale = true;
-    this.centre = new THREE.Vector3();
-    this.placedFor = new THREE.Matrix4().set(NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    this.model = new XRModelSphere(viewer, sphere);
     this.canvas = document.createElement('canvas');
     this.canvas.width = CANVAS_W;
     this.canvas.height = CANVAS_H;
@@ -70,8 +67,7 @@ export class XRColorBar {
 
   /** The scene changed (or the session started): measure it again before placing the bar. */
   sceneChanged() {
-    this.sphereStale = true;
-    this.placedFor.elements[0] = NaN;
+    this.model.sceneChanged();
   }
 
   /** Once per XR frame, after the model's grab: show the field's scale beside the model, redrawn when it changed. */
@@ -183,14 +179,8 @@ export class XRColorBar {
 
   /** Under the model, its top edge clear of it, turned to face the user's eyes. */
   #place() {
-    const content = this.viewer.content.matrixWorld; // as drawn last frame: placed, grabbed or scaled
-    if (content.equals(this.placedFor)) return;
-    this.placedFor.copy(content);
-    if (this.sphereStale) this.sceneSphere.copy(this.sphere());
-    this.sphereStale = false;
-    const sphere = this.sceneSphere;
-    const centre = this.centre.copy(sphere.center).applyMatrix4(content);
-    const radius = sphere.radius * this.viewer.content.scale.x;
+    if (!this.model.moved()) return;
+    const { centre, radius } = this.model;
     const height = CANVAS_H * METRES_PER_PX;
     const lowest = this.mode.height - XR_HEIGHT_M + LOWEST_M + height / 2; // the floor is XR_HEIGHT_M under the placed centre
     const under = centre.y - radius - GAP_M - height / 2;

@@ -1,4 +1,5 @@
 import * as THREE from 'three';
+import { XRModelSphere } from './XRModelSphere.js';
 import { XRPanelPainter } from './XRPanelPainter.js';
 import { XRPanelSignature } from './XRPanelSignature.js';
 import {
@@ -45,11 +46,8 @@ export class XRPanel {
     this.side = side;
     this.sections = sections;
     this.sectionById = new Map(sections.map((s) => [s.id, s]));
-    this.sphere = sphere;
+    this.model = new XRModelSphere(viewer, sphere);
     this.nearest = nearest ?? ((index) => this.distance(index));
-    this.sceneSphere = new THREE.Sphere();
-    this.sphereStale = true;
-    this.centre = new THREE.Vector3();
     this.canvas = document.createElement('canvas');
     this.painter = new XRPanelPainter(this.canvas.getContext('2d'));
     this.texture = new THREE.CanvasTexture(this.canvas);
@@ -71,8 +69,6 @@ export class XRPanel {
     this.hovered = new Set();
     this.polledAt = -Infinity;
     this.redraws = 0;
-    /** The content's pose the panel was placed for (NaN: place it again). */
-    this.placedFor = new THREE.Matrix4().set(NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     this.raycaster = new THREE.Raycaster();
     this.toLocal = new THREE.Matrix4();
     this.planePoint = new THREE.Vector3();
@@ -84,8 +80,7 @@ export class XRPanel {
 
   /** The scene changed (or the session started): measure it again before placing the panel. */
   sceneChanged() {
-    this.sphereStale = true;
-    this.placedFor.elements[0] = NaN;
+    this.model.sceneChanged();
     this.#changed();
   }
 
@@ -330,7 +325,7 @@ export class XRPanel {
     this.canvas.width = this.layout.width;
     this.canvas.height = this.layout.height;
     this.mesh.scale.set(PANEL_WIDTH_M, panelHeightM(this.layout), 1);
-    this.placedFor.elements[0] = NaN; // place again: the size changed
+    this.model.again(); // place again: the size changed
     this.signature.reset();
   }
 
@@ -362,14 +357,8 @@ export class XRPanel {
 
   /** Beside the model, its near edge clear of it, turned about the vertical to face the user. */
   #place() {
-    const content = this.viewer.content.matrixWorld; // as drawn last frame: placed, grabbed or scaled
-    if (content.equals(this.placedFor)) return;
-    this.placedFor.copy(content);
-    if (this.sphereStale) this.sceneSphere.copy(this.sphere());
-    this.sphereStale = false;
-    const sphere = this.sceneSphere;
-    const centre = this.centre.copy(sphere.center).applyMatrix4(content);
-    const radius = sphere.radius * this.viewer.content.scale.x;
+    if (!this.model.moved()) return;
+    const { centre, radius } = this.model;
     this.mesh.position.set(centre.x + this.side * (radius + GAP_M + PANEL_WIDTH_M / 2), centre.y, centre.z + FORWARD_M);
     // the user stands near the reference space's origin
     this.mesh.rotation.set(0, Math.atan2(-this.mesh.position.x, -this.mesh.position.z), 0);
