@@ -1,4 +1,4 @@
-"""``vizserver serve [SCENE] [--host] [--port] [--https] [--store PATH | --no-store]``: build (or load from the
+"""``vizserver serve [SCENE] [--host] [--port] [--https] [--store PATH | --no-store] [--redis URL]``: build (or load from the
 cache) a scene and serve it; sessions are saved to an SQLite file and come back after a restart.
 
 With ``--https`` it serves over TLS with a self-signed certificate (:mod:`vizserver.server.tls`),
@@ -67,10 +67,21 @@ def serve(
         bool,
         typer.Option("--no-store", help="Keep sessions in memory only (also VIZSERVER_STORE=none)."),
     ] = False,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis",
+            metavar="URL",
+            help="Share sessions, presence, frames and twin jobs with other server processes and "
+            "`vizserver worker`s through this Redis (redis://HOST:PORT/DB; also $VIZSERVER_REDIS_URL).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve SCENE to browsers and headsets: the viewer at /, the API at /docs."""
     from vizserver.app import create_app
     from vizserver.cli.progress import DelayedProgress
+    from vizserver.scale.redis_link import check_redis_url
     from vizserver.scenes.build import load_or_build
     from vizserver.scenes.cache import AssetStore
     from vizserver.server.runner import make_server
@@ -85,6 +96,12 @@ def serve(
     settings = ServerSettings(scene=path.resolve(), host=host, port=port)
     if no_store or store is not None:
         settings = dataclasses.replace(settings, store=NO_STORE if no_store else str(store))
+    if redis is not None:
+        try:
+            settings = dataclasses.replace(settings, redis_url=check_redis_url(redis))
+        except VizServerError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s", stream=sys.stderr)
     try:
         with DelayedProgress() as progress:

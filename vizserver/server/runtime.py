@@ -24,6 +24,7 @@ from vizserver.errors import VizServerError
 from vizserver.io.glb_decode import read_glb_file
 from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
+from vizserver.scale.redis_link import RedisLink
 from vizserver.scenefile import TourSpec, TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
@@ -81,6 +82,8 @@ class ServerRuntime:
         """Saves sessions to the store file (``None``: memory only)."""
         self.restored_twin_params: dict[str, dict[str, ParamValue]] = {}
         """Restored sessions whose twin has not started yet: the parameters it gets once it has."""
+        self.redis = RedisLink(settings.redis_url) if settings.redis_url else None
+        """This process's Redis connection with ``--redis`` (docs/architecture.md "Scale-out"), else ``None``."""
         self.last_build = prebuilt
         if prebuilt is not None:
             self.scenes[settings.scene] = prebuilt.scene
@@ -91,6 +94,8 @@ class ServerRuntime:
         self._scene_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        if self.redis is not None:
+            await self.redis.start()
         scene = await self.scene(self.settings.scene)
         await self._open_store()
         restored_default = await self._restore_sessions()
@@ -120,6 +125,8 @@ class ServerRuntime:
         for task in list(self._tasks):
             task.cancel()
         self.uploads.close()
+        if self.redis is not None:
+            await self.redis.close()
 
     async def scene(self, path: Path) -> BuiltScene:
         """The built scene of ``path``: built once per server (in a thread), from the disk cache if it can."""

@@ -106,6 +106,9 @@ class ServerSettings:
     store: str | None = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}STORE") or None)
     """Where sessions are saved (``--store``, ``$VIZSERVER_STORE``): a file path, ``none`` for memory only,
     unset for ``sessions.sqlite`` in ``cache_dir``."""
+    redis_url: str | None = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}REDIS_URL") or None)
+    """``--redis`` / ``$VIZSERVER_REDIS_URL``: share sessions with other server processes through this Redis
+    (docs/architecture.md "Scale-out"); unset: one process, in-memory fan-out, the SQLite store."""
 
     @property
     def store_path(self) -> Path | None:
