@@ -1,5 +1,5 @@
-"""``vizserver serve [SCENE] [--host] [--port] [--https] [--store PATH | --no-store] [--redis URL]``: build (or load from the
-cache) a scene and serve it; sessions are saved to an SQLite file and come back after a restart.
+"""``vizserver serve [SCENE] [--host] [--port] [--https] [--store PATH | --no-store] [--redis URL]``: build (or
+load from the cache) a scene and serve it; sessions are saved to an SQLite file and come back after a restart.
 
 With ``--https`` it serves over TLS with a self-signed certificate (:mod:`vizserver.server.tls`),
 listens on every interface unless ``--host`` says otherwise, and prints the LAN address with a QR
