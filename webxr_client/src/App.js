@@ -20,6 +20,7 @@ import { PresenceSender } from './PresenceSender.js';
 import { Prober } from './Prober.js';
 import { SceneLoader } from './SceneLoader.js';
 import { ServerApi } from './ServerApi.js';
+import { ServerList } from './ServerList.js';
 import { SidePanel } from './SidePanel.js';
 import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
@@ -123,6 +124,7 @@ export class App {
     }
     this.connection = new Connection({
       url: this.api.socketUrl(this.session.id, this.session.token),
+      servers: ServerList.fromSearch(window.location.search), // more server processes to fail over to
       clientName: CLIENT_NAME,
       onStatus: (status) => {
         this.connectionState = status.state;

@@ -1,3 +1,5 @@
+import { ServerList } from './ServerList.js';
+
 /** Protocol version this client speaks (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
 /** First reconnect delay; each failed attempt doubles it, up to RECONNECT_MAX_MS. */
@@ -17,7 +19,9 @@ const FINAL_CLOSE_CODES = new Map([
 /**
  * The WebSocket to one session: handshake (`hello` / `welcome`), JSON control messages, binary
  * field frames, keep-alive pings, and automatic reconnection with exponential backoff that
- * resumes the same client identity (`hello.resume`).
+ * resumes the same client identity (`hello.resume`). With several server processes (`servers`: base
+ * URLs from the page's `?servers=`, plus each `welcome.servers`), an attempt that fails before its
+ * welcome moves the next attempt to the next server, round robin (ServerList.js).
  *
  * Callbacks: `onStatus({state, detail, retryInMs, rttMs, code})` with state 'connecting' | 'open' |
  * 'reconnecting' | 'closed' (`code`: the close code that stopped it for good, such as 4010 the session
@@ -25,7 +29,9 @@ const FINAL_CLOSE_CODES = new Map([
  * control message; `onFrame(arrayBuffer)` for binary frames.
  */
 export class Connection {
-  constructor({ url, clientName, onStatus, onWelcome, onMessage, onFrame }) {
+  constructor({ url, servers = [], clientName, onStatus, onWelcome, onMessage, onFrame }) {
+    this.socketUrl = url;
+    this.servers = new ServerList(url, servers);
     this.url = url;
     this.clientName = clientName;
     this.onStatus = onStatus;
@@ -47,9 +53,11 @@ export class Connection {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
     this.#status('connecting', this.attempt ? `attempt ${this.attempt + 1}` : '');
+    this.url = this.servers.socketUrl(this.socketUrl);
     const socket = new WebSocket(this.url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    this.welcomed = false;
     socket.addEventListener('open', () => {
       const hello = { type: 'hello', protocol: PROTOCOL_VERSION, client: this.clientName };
       if (this.clientId) hello.resume = { client_id: this.clientId };
@@ -102,6 +110,8 @@ export class Connection {
     if (message.type === 'welcome') {
       const resumed = this.clientId !== null && message.client_id === this.clientId;
       this.clientId = message.client_id;
+      this.servers.merge(message.servers);
+      this.welcomed = true;
       this.open = true;
       this.attempt = 0;
       this.#startPings();
@@ -127,6 +137,7 @@ export class Connection {
       this.#status('closed', `${final}${event.reason && event.reason !== final ? `: ${event.reason}` : ''}`, 0, event.code);
       return;
     }
+    if (!this.welcomed) this.servers.advance(); // this server did not take us: try the next one
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempt) * (0.8 + 0.4 * Math.random());
     this.attempt += 1;
     const why = event.reason || (event.code === 1006 ? 'connection lost' : `closed (${event.code})`);
