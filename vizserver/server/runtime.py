@@ -25,10 +25,12 @@ from vizserver.io.glb_decode import read_glb_file
 from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
 from vizserver.scale.redis_link import RedisLink
+from vizserver.scale.redis_store import RedisSessionSaver
 from vizserver.scenefile import TourSpec, TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
 from vizserver.scenes.objects import BuiltScene, StreamObject
+from vizserver.server.saving import SessionSaving
 from vizserver.server.settings import SESSION_IDLE_TTL_S, ServerSettings
 from vizserver.server.store import SavedRow, SessionSaver, StoreError
 from vizserver.sessions.registry import Created, SessionRegistry
@@ -78,8 +80,8 @@ class ServerRuntime:
         self.default_session_id = ""
         self.scene_paths: dict[str, Path] = {}
         """The scene file each session shows."""
-        self.saver: SessionSaver | None = None
-        """Saves sessions to the store file (``None``: memory only)."""
+        self.saver: SessionSaving | None = None
+        """Saves sessions to the store file, or to Redis with ``--redis`` (``None``: memory only)."""
         self.restored_twin_params: dict[str, dict[str, ParamValue]] = {}
         """Restored sessions whose twin has not started yet: the parameters it gets once it has."""
         self.redis = RedisLink(settings.redis_url) if settings.redis_url else None
@@ -179,6 +181,11 @@ class ServerRuntime:
     # --- persistence (docs/architecture.md "Persistence") ---
 
     async def _open_store(self) -> None:
+        if self.redis is not None:  # shared by every server process: the --store file is not used
+            saver = RedisSessionSaver(self.redis, self._snapshot)
+            self.saver = saver
+            log.info("sessions are saved to %s", saver.where)
+            return
         path = self.settings.store_path
         if path is None:
             log.info("sessions are kept in memory only (no store)")
