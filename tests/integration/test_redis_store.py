@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import redis
-from fixtures.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from fixtures.redis_server import RedisServer
 from fixtures.sessions import make_registry, series_object
 
 from vizserver.scale.redis_link import RedisLink

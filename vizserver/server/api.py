@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from vizserver import __version__
 from vizserver.scenes.listing import list_scenes
+from vizserver.server.metrics import redis_figures
 from vizserver.server.runtime import runtime_of
 
 router = APIRouter(prefix="/api", tags=["server"])
@@ -16,14 +17,24 @@ router = APIRouter(prefix="/api", tags=["server"])
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
-    """Liveness plus the number of sessions and connected clients."""
+    """Liveness plus the number of sessions and connected clients; with ``--redis``, Redis's state.
+
+    ``status`` is ``degraded`` while Redis is unreachable: the process still serves its own clients (HTTP 200),
+    but fan-out to other processes and saving sessions wait for Redis.
+    """
     runtime = runtime_of(request)
-    return {
+    body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
         "sessions": len(runtime.registry),
         "clients": len(runtime.outboxes()),
     }
+    figures = redis_figures(runtime)
+    if runtime.redis is not None and figures is not None:
+        body["redis"] = {**runtime.redis.health(), "unsaved_sessions": figures.unsaved_sessions}
+        if not figures.up:
+            body["status"] = "degraded"
+    return body
 
 
 @router.get("/scenes")

@@ -31,8 +31,21 @@ class Counters:
         self.uploads[status] = self.uploads.get(status, 0) + 1
 
 
-def exposition(counters: Counters, sessions: int, outboxes: Iterable[Outbox]) -> str:
-    """Prometheus text format 0.0.4 of the counters plus the live outboxes."""
+@dataclass(frozen=True, slots=True)
+class RedisFigures:
+    """What ``/metrics`` shows of Redis with ``serve --redis`` (docs/architecture.md "Scale-out")."""
+
+    up: bool
+    outages: int
+    """Times Redis went from reachable to unreachable since the server started."""
+    store_writes: int
+    store_write_failures: int
+    unsaved_sessions: int
+    """Sessions whose latest change is not in Redis yet (an outage, or the save interval)."""
+
+
+def exposition(counters: Counters, sessions: int, outboxes: Iterable[Outbox], redis: RedisFigures | None = None) -> str:
+    """Prometheus text format 0.0.4 of the counters plus the live outboxes (and Redis, when the server uses it)."""
     live = list(outboxes)
     sent = counters.frames_sent + sum(o.sent_frames for o in live)
     dropped = counters.frames_dropped + sum(o.dropped_frames for o in live)
@@ -63,4 +76,26 @@ def exposition(counters: Counters, sessions: int, outboxes: Iterable[Outbox]) ->
         "# TYPE vizserver_uploads_total counter",
         *(f'vizserver_uploads_total{{status="{s}"}} {n}' for s, n in sorted(counters.uploads.items())),
     ]
+    if redis is not None:
+        lines += _redis_lines(redis)
     return "\n".join(lines) + "\n"
+
+
+def _redis_lines(redis: RedisFigures) -> list[str]:
+    return [
+        "# HELP vizserver_redis_up Whether Redis answered this server's last ping (1) or not (0).",
+        "# TYPE vizserver_redis_up gauge",
+        f"vizserver_redis_up {int(redis.up)}",
+        "# HELP vizserver_redis_outages_total Times Redis became unreachable.",
+        "# TYPE vizserver_redis_outages_total counter",
+        f"vizserver_redis_outages_total {redis.outages}",
+        "# HELP vizserver_redis_store_writes_total Session saves written to Redis (each holds every changed session).",
+        "# TYPE vizserver_redis_store_writes_total counter",
+        f"vizserver_redis_store_writes_total {redis.store_writes}",
+        "# HELP vizserver_redis_store_write_failures_total Session saves Redis did not take (retried when it is back).",
+        "# TYPE vizserver_redis_store_write_failures_total counter",
+        f"vizserver_redis_store_write_failures_total {redis.store_write_failures}",
+        "# HELP vizserver_redis_unsaved_sessions Sessions whose latest change is not in Redis yet.",
+        "# TYPE vizserver_redis_unsaved_sessions gauge",
+        f"vizserver_redis_unsaved_sessions {redis.unsaved_sessions}",
+    ]

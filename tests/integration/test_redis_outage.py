@@ -1,0 +1,105 @@
+"""Redis goes down under a real ``serve --redis`` server (uvicorn in a thread, a real ``redis-server``): the
+server keeps its WebSocket clients streaming, ``/api/health`` says ``degraded`` and ``/metrics`` says Redis is
+down; Redis restarted on the same port brings health back, saves what changed meanwhile, and loses nothing
+saved before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from fixtures.redis_server import RedisServer
+from fixtures.server import STEPS, Client, LiveServer, http, settings_for, start_thread_server, write_scene, ws_url
+
+from vizserver.scale.redis_store import session_key
+
+WAIT_S = 20.0
+
+
+def _pin(text: str) -> dict[str, Any]:
+    return {"type": "annotation_add", "kind": "pin", "object": 1, "point": [0.5, 0.5, 0.5], "text": text}
+
+
+def _health(server: LiveServer) -> dict[str, Any]:
+    answer = http(f"{server.url}/api/health")
+    assert answer.status == 200  # degraded or not, the process serves its clients
+    return dict(answer.json())
+
+
+def _metric(server: LiveServer, name: str) -> float:
+    text = http(f"{server.url}/metrics").body.decode()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} ")]
+    assert len(values) == 1, f"{name} not in /metrics"
+    return values[0]
+
+
+def _saved_pins(redis_url: str, session_id: str) -> list[str]:
+    """The texts of the pins in the session's snapshot in Redis (none when it is not saved)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        text = client.get(session_key(session_id))
+    finally:
+        client.close()
+    if text is None:
+        return []
+    return [a["text"] for a in json.loads(text)["annotations"]["annotations"] if a["kind"] == "pin"]
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)  # polling HTTP and Redis: there is no event to wait on from outside
+
+
+def test_clients_keep_streaming_through_a_redis_outage_and_state_is_saved_when_it_returns(
+    redis_server: RedisServer, tmp_path: Any
+) -> None:
+    server = start_thread_server(settings_for(write_scene(tmp_path), tmp_path / "cache", redis_url=redis_server.url))
+    try:
+        health = _health(server)
+        assert health["status"] == "ok" and health["redis"]["up"] is True
+        assert _metric(server, "vizserver_redis_up") == 1
+        session = server.default_session()
+        sid = session["session_id"]
+
+        async def scenario() -> None:
+            client = await Client.open(ws_url(server, session))
+            await client.message("playback")
+            await client.send(_pin("before the outage"))
+            await client.message("annotation")
+            await _until(lambda: _saved_pins(redis_server.url, sid) == ["before the outage"], "the first pin saved")
+
+            await asyncio.to_thread(redis_server.stop)
+            await _until(lambda: _health(server)["status"] == "degraded", "health to say degraded")
+            down = _health(server)["redis"]
+            assert down["up"] is False and down["outages"] == 1 and down["error"]
+            assert _metric(server, "vizserver_redis_up") == 0
+            assert _metric(server, "vizserver_redis_outages_total") == 1
+
+            # the server's own clients go on: playback frames stream, a change is shared
+            await client.send({"type": "playback", "playing": True, "speed": 16.0, "loop": True})
+            await client.message("playback", playing=True)
+            steps = {(await client.frame()).header.step for _ in range(2 * STEPS)}
+            assert len(steps) >= 3
+            await client.send(_pin("during the outage"))
+            await client.message("annotation")
+            await _until(lambda: _metric(server, "vizserver_redis_unsaved_sessions") >= 1, "the change held")
+
+            await asyncio.to_thread(redis_server.start)  # same port and folder: its append-only file is read back
+            await _until(lambda: _health(server)["status"] == "ok", "health to say ok again")
+            await _until(lambda: _saved_pins(redis_server.url, sid) == ["before the outage", "during the outage"],
+                         "the pin made during the outage saved, with the one before")
+            assert _health(server)["redis"]["up"] is True
+            assert _metric(server, "vizserver_redis_up") == 1
+            await client.send({"type": "playback", "playing": False, "step": 2})
+            await client.message("playback", step=2, playing=False)
+            await client.close()
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()
