@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from vizserver import __version__
 from vizserver.scenes.build import SceneBuild
-from vizserver.server import api, assets, client, metrics, sessions, uploads
+from vizserver.server import api, assets, client, metrics, rtc, sessions, uploads
 from vizserver.server.runtime import ServerRuntime
 from vizserver.server.settings import ServerSettings
 
@@ -18,6 +18,7 @@ from vizserver.server.settings import ServerSettings
 def create_app(settings: ServerSettings, prebuilt: SceneBuild | None = None) -> FastAPI:
     """The app serving ``settings.scene``; ``prebuilt``: that scene, already built (the CLI builds before serving)."""
     runtime = ServerRuntime(settings, prebuilt)
+    peers = rtc.make_peers(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -25,11 +26,14 @@ def create_app(settings: ServerSettings, prebuilt: SceneBuild | None = None) -> 
         try:
             yield
         finally:
+            if peers is not None:
+                await peers.close()
             await runtime.stop()
 
     app = FastAPI(title="vizserver", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
-    for module in (api, sessions, assets, uploads, metrics, client):
+    app.state.rtc = peers
+    for module in (api, sessions, assets, uploads, metrics, rtc, client):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=client.STATIC_DIR, check_dir=False), name="client")
     return app

@@ -77,6 +77,10 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    no_webrtc: Annotated[
+        bool,
+        typer.Option("--no-webrtc", help="Turn WebRTC off: clients use the WebSocket only (also VIZSERVER_WEBRTC=0)."),
+    ] = False,
 ) -> None:
     """Serve SCENE to browsers and headsets: the viewer at /, the API at /docs."""
     from vizserver.app import create_app
@@ -84,6 +88,7 @@ def serve(
     from vizserver.scale.redis_link import check_redis_url
     from vizserver.scenes.build import load_or_build
     from vizserver.scenes.cache import AssetStore
+    from vizserver.server.rtc import check_rtc_settings
     from vizserver.server.runner import make_server
     from vizserver.server.settings import NO_STORE, ServerSettings
 
@@ -102,6 +107,13 @@ def serve(
         except VizServerError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
+    if no_webrtc:
+        settings = dataclasses.replace(settings, webrtc=False)
+    try:
+        check_rtc_settings(settings)
+    except VizServerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s", stream=sys.stderr)
     try:
         with DelayedProgress() as progress:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from vizserver import __version__
 from vizserver.scenes.listing import list_scenes
 from vizserver.server.metrics import redis_figures
+from vizserver.server.rtc import rtc_of
 from vizserver.server.runtime import runtime_of
 
 router = APIRouter(prefix="/api", tags=["server"])
@@ -28,6 +29,7 @@ async def health(request: Request) -> dict[str, Any]:
         "version": __version__,
         "sessions": len(runtime.registry),
         "clients": len(runtime.outboxes()),
+        "webrtc": _webrtc(request),
     }
     figures = redis_figures(runtime)
     if runtime.redis is not None and figures is not None:
@@ -35,6 +37,11 @@ async def health(request: Request) -> dict[str, Any]:
         if not figures.up:
             body["status"] = "degraded"
     return body
+
+
+def _webrtc(request: Request) -> dict[str, Any]:
+    peers = rtc_of(request)
+    return {"enabled": peers is not None, "peers": len(peers) if peers is not None else 0}
 
 
 @router.get("/scenes")

@@ -68,6 +68,12 @@ TWIN_FRAME_INTERVAL_S = 1.0 / 30.0
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
 """On shutdown, clients get this long to receive their 1001 close."""
 
+MAX_RTC_PEERS_PER_MEMBER = 4
+"""WebRTC peer connections one member token may hold at once; one more offer is answered 429."""
+
+MAX_RTC_PEERS = 256
+"""WebRTC peer connections one server holds at once (each has its own UDP sockets); past it offers get 429."""
+
 
 def default_cache_dir() -> Path:
     """``$VIZSERVER_CACHE_DIR``, else ``$XDG_CACHE_HOME/vizserver/server``, else ``~/.cache/vizserver/server``."""
@@ -90,6 +96,11 @@ def _env_float(name: str, default: float) -> float:
     return default if raw is None else float(raw)
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(f"{SETTINGS_PREFIX}{name}")
+    return default if raw is None or not raw.strip() else raw.strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """One server's configuration. ``scene`` is the served scene file (absolute)."""
@@ -109,6 +120,17 @@ class ServerSettings:
     redis_url: str | None = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}REDIS_URL") or None)
     """``--redis`` / ``$VIZSERVER_REDIS_URL``: share sessions with other server processes through this Redis
     (docs/architecture.md "Scale-out"); unset: one process, in-memory fan-out, the SQLite store."""
+    webrtc: bool = field(default_factory=lambda: _env_flag("WEBRTC", True))
+    """WebRTC signaling and peers (``--no-webrtc`` / ``VIZSERVER_WEBRTC=0``: off; offers get 503)."""
+    ice_servers: str = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}ICE_SERVERS", ""))
+    """``$VIZSERVER_ICE_SERVERS``: STUN/TURN servers as a JSON list of ``{urls, username?, credential?}``
+    (checked by :func:`vizserver.transports.rtc_config.parse_ice_servers`); empty: host candidates only."""
+    rtc_host_addresses: str = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}RTC_HOST_ADDRESSES", ""))
+    """``$VIZSERVER_RTC_HOST_ADDRESSES``: comma-separated addresses ICE offers as host candidates (e.g.
+    ``127.0.0.1`` in tests, or the LAN interface); empty: every interface but loopback (aioice's choice)."""
+    max_rtc_peers_per_member: int = field(
+        default_factory=lambda: int(_env_float("MAX_RTC_PEERS_PER_MEMBER", MAX_RTC_PEERS_PER_MEMBER))
+    )
 
     @property
     def store_path(self) -> Path | None:
