@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from vizserver.cli.serve import serve
+from vizserver.cli.worker import worker
 from vizserver.errors import VizServerError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 assets_app = typer.Typer(help="Anatomy assets: list the catalogue, fetch an entry.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
 app.command()(serve)
+app.command()(worker)
 
 _state = {"debug": False}
 

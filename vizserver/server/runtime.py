@@ -26,6 +26,7 @@ from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
 from vizserver.scale.redis_link import RedisLink
 from vizserver.scale.redis_store import RedisSessionSaver
+from vizserver.scale.twin_jobs import RedisTwinHost
 from vizserver.scenefile import TourSpec, TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
 from vizserver.scenes.cache import AssetStore
@@ -321,13 +322,17 @@ class ServerRuntime:
         settings = self.settings
         running = sum(1 for h in self.hubs.values() if h.twin is not None and h.twin.status().state != "failed")
 
+        redis = self.redis
+
         async def make_host(on_event: Callable[[TwinEvent], None]) -> TwinHost:
-            if running >= settings.max_live_twins:
+            if redis is None and running >= settings.max_live_twins:
                 raise VizServerError(f"this server already runs {settings.max_live_twins} live twins; "
                                      "close a session or raise VIZSERVER_MAX_LIVE_TWINS")
             if asset is None:
                 raise VizServerError(f"{obj.name}: its geometry is missing from the cache")
             targets = await asyncio.to_thread(_vertex_positions, asset)
+            if redis is not None:  # a `vizserver worker` runs it (docs/twins.md "Twin workers over Redis")
+                return RedisTwinHost(redis, session_id, recipe, targets, on_event, settings.twin_frame_interval_s)
             return LocalTwinRunner(recipe, targets, on_event, frame_interval_s=settings.twin_frame_interval_s)
 
         hub.twin = TwinController(hub, obj.id, make_host, spec.parameters, spec.colormap)

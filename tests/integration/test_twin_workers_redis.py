@@ -1,0 +1,244 @@
+"""Twins run by `vizserver worker --redis` processes: a real redis-server, a real server, real worker subprocesses.
+
+The scene's twin is the exact decay twin (tests/fixtures/twins.py): ``u = amplitude c(t) (1 + x)`` with
+``c(0) = 1`` and ``x`` in [0, 1], streamed over its colour range [0, 2]. With ``rate`` 0, ``u`` stays in
+``amplitude * [1, 2]``, so a frame says which parameters its worker runs with (defaults would give up
+to 2 at the start); twin time restarts at 0 on a new worker, so a frame says which worker computed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.redis_server import RedisServer, free_port
+from fixtures.server import Client, LiveServer, running_twin, settings_for, start_thread_server, write_scene, ws_url
+
+WAIT_S = 60.0
+TESTS = Path(__file__).resolve().parents[1]
+
+TWIN_YAML = """twin:
+  kind: {kind}
+  object: box
+"""
+
+
+@dataclass
+class Worker:
+    """A `python -m vizserver worker` subprocess; its stderr lines are collected as they come."""
+
+    name: str
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    _new_line: threading.Condition = field(default_factory=threading.Condition)
+
+    @classmethod
+    def start(cls, url: str, name: str, *extra: str) -> Worker:
+        path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+        process = subprocess.Popen([sys.executable, "-m", "vizserver", "worker", "--redis", url, "--name", name, *extra],
+                                   stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                   env={**os.environ, "PYTHONPATH": path})  # it imports fixtures.twins
+        worker = cls(name, process)
+        threading.Thread(target=worker._drain, daemon=True).start()
+        return worker
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._new_line:
+                self.lines.append(line)
+                self._new_line.notify_all()
+
+    def said(self, text: str, timeout: float = WAIT_S) -> str:
+        """The first stderr line containing ``text`` (waiting for it)."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while True:
+                found = next((line for line in self.lines if text in line), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                assert left > 0, f"worker {self.name} never said {text!r}:\n{''.join(self.lines)}"
+                self._new_line.wait(left)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(WAIT_S)
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    server: LiveServer
+    workers: list[Worker] = field(default_factory=list)
+
+    def worker(self, name: str) -> Worker:
+        worker = Worker.start(self.redis.url, name)
+        self.workers.append(worker)
+        return worker
+
+
+def start_cluster(root: Path, kind: str) -> Cluster:
+    redis = RedisServer(root / "redis")
+    redis.folder.mkdir(parents=True)
+    redis.start()
+    scene = write_scene(root / "scene")
+    scene.write_text(scene.read_text() + TWIN_YAML.format(kind=kind))
+    try:
+        server = start_thread_server(settings_for(scene, root / "cache", redis_url=redis.url))
+    except BaseException:
+        redis.kill()
+        raise
+    return Cluster(redis, server)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    running = start_cluster(tmp_path, "fixtures.twins:DecayTwin")
+    yield running
+    stop_cluster(running)
+
+
+def stop_cluster(running: Cluster) -> None:
+    running.server.stop()
+    for worker in running.workers:
+        worker.stop()
+    running.redis.kill()
+    assert all(w.process.poll() is not None for w in running.workers)  # no worker left behind
+
+
+async def twin_status(client: Client, state: str, containing: str = "") -> dict[str, Any]:
+    """The next ``twin`` message in ``state`` whose message contains ``containing``."""
+    while True:
+        status = await client.message("twin", timeout=WAIT_S)
+        if status["state"] == state and containing in (status.get("message") or ""):
+            return status
+
+
+async def twin_object(client: Client) -> int:
+    """The id of the object that gained the twin's ``u`` field."""
+    while True:
+        scene = await client.message("scene", timeout=WAIT_S)
+        box = next(o for o in scene["objects"] if o["name"] == "box")
+        if "u" in [f["name"] for f in box["fields"]]:
+            assert box["fields"][box["active_field"]]["name"] == "u"
+            return int(box["id"])
+
+
+async def frame_at(client: Client, object_id: int, *, after: float = -1.0, before: float = float("inf")) -> Any:
+    """The next frame of the twin whose twin time is in (after, before)."""
+    while True:
+        frame = await client.frame(object=object_id, timeout=WAIT_S)
+        if after < frame.header.time < before:
+            return frame
+
+
+def test_a_worker_runs_the_twin_is_steered_and_a_killed_worker_moves_it_with_its_parameters(cluster: Cluster) -> None:
+    session = cluster.server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(cluster.server, session))
+        waiting = await twin_status(client, "starting", "waiting for a worker")  # none runs yet: a state, not an error
+        assert waiting["parameters"] == []
+        first = cluster.worker("wa")
+        status = await running_twin(client)
+        assert {p["name"] for p in status["parameters"]} >= {"rate", "amplitude"}
+        first.said("running session")
+        box = await twin_object(client)
+        frame = await frame_at(client, box)
+        assert frame.values.max() <= 2.0  # default amplitude 1: u = c (1 + x)
+
+        await client.send({"type": "twin_params", "seq": 7, "values": {"amplitude": 0.5, "rate": 0.0}})
+        applied = await client.message("twin_applied", timeout=WAIT_S, seq=7)
+        steered = await frame_at(client, box, after=2.0)  # the first worker has run 2 s of twin time
+        assert steered.header.step >= applied["frame"] and 0.45 <= steered.values.min() and steered.values.max() <= 1.05
+
+        second = cluster.worker("wb")
+        second.said("taking twin jobs")
+        first.process.kill()
+        moved = await twin_status(client, "restarting", "worker wa lost")
+        assert "moving the twin to another worker" in moved["message"]
+        await twin_status(client, "running")
+        second.said("running session")
+        resumed = await frame_at(client, box, before=2.0)  # twin time restarted: the second worker's frame
+        assert 0.45 <= resumed.values.min() and resumed.values.max() <= 1.05  # amplitude 0.5, rate 0 in force
+        status = await client.message("twin", timeout=WAIT_S)
+        assert status["params"]["amplitude"] == 0.5 and status["params"]["rate"] == 0.0
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stopped_worker_hands_its_twin_over_and_exits_0(cluster: Cluster) -> None:
+    session = cluster.server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(cluster.server, session))
+        first = cluster.worker("wa")
+        await running_twin(client)
+        first.said("running session")
+        box = await twin_object(client)
+        await frame_at(client, box, after=2.0)
+        second = cluster.worker("wb")
+        second.said("taking twin jobs")
+        first.process.terminate()
+        handed = await twin_status(client, "restarting", "worker wa is shutting down")  # handed back, not timed out
+        assert "lost" not in handed["message"]
+        assert await asyncio.to_thread(first.process.wait, WAIT_S) == 0
+        first.said("stopped")
+        await twin_status(client, "running")
+        second.said("running session")
+        await frame_at(client, box, before=2.0)
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_twin_that_cannot_be_built_fails_with_the_workers_reason_and_the_worker_goes_on(tmp_path: Path) -> None:
+    running = start_cluster(tmp_path, "fixtures.twins:broken_twin")
+    try:
+        worker = running.worker("wa")
+        session = running.server.default_session()
+
+        async def scenario() -> None:
+            client = await Client.open(ws_url(running.server, session))
+            failed = await twin_status(client, "failed")
+            assert "the twin could not be built" in failed["message"] and "decay.h5: no such file" in failed["message"]
+            await client.close()
+
+        asyncio.run(scenario())
+        worker.said("ended with code 1")
+        assert worker.process.poll() is None  # still taking jobs
+    finally:
+        stop_cluster(running)
+
+
+def test_a_bad_url_is_one_line_and_an_unreachable_redis_is_retried_until_it_answers(tmp_path: Path) -> None:
+    bad = subprocess.run([sys.executable, "-m", "vizserver", "worker", "--redis", "http://127.0.0.1:1/0"],
+                         capture_output=True, text=True, timeout=WAIT_S)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "expected redis://HOST:PORT/DB" in bad.stderr
+
+    redis = RedisServer(tmp_path / "redis", port=free_port())
+    redis.folder.mkdir()
+    worker = Worker.start(redis.url, "early")
+    try:
+        worker.said("is not reachable")
+        assert "retrying" in worker.said("is not reachable")
+        redis.start()
+        worker.said("answers again")
+        worker.said("taking twin jobs")
+        worker.process.terminate()
+        assert worker.process.wait(WAIT_S) == 0
+    finally:
+        worker.stop()
+        redis.kill()
