@@ -15,6 +15,7 @@ import { LodChooser } from './LodChooser.js';
 import { MembersPanel } from './MembersPanel.js';
 import { ObjectList } from './ObjectList.js';
 import { ObjectView } from './ObjectView.js';
+import { resolvePageSession } from './pageSession.js';
 import { PresenceAvatars } from './PresenceAvatars.js';
 import { PresenceSender } from './PresenceSender.js';
 import { Prober } from './Prober.js';
@@ -25,6 +26,7 @@ import { SidePanel } from './SidePanel.js';
 import { SplitView } from './SplitView.js';
 import { StatusBadge } from './StatusBadge.js';
 import { TimeControls } from './TimeControls.js';
+import { TransportChooser } from './TransportChooser.js';
 import { TwinMarkers } from './TwinMarkers.js';
 import { TwinPanel } from './TwinPanel.js';
 import { TWIN_ERRORS, TwinClient } from './TwinClient.js';
@@ -117,18 +119,21 @@ export class App {
   /** Find or join the session named in the page URL (or the server's default one) and connect. */
   async start() {
     try {
-      this.session = await this.#resolveSession();
+      this.session = await resolvePageSession(this.api);
     } catch (error) {
       this.#fail(`Cannot join a session: ${error.message}`);
       return;
     }
+    const rtc = new URLSearchParams(window.location.search).get('rtc') !== '0';
+    this.transports = new TransportChooser({ allowRtc: rtc }); // WebRTC data channels, else the WebSocket
     this.connection = new Connection({
       url: this.api.socketUrl(this.session.id, this.session.token),
+      openSocket: (url) => this.transports.open(url),
       servers: ServerList.fromSearch(window.location.search), // more server processes to fail over to
       clientName: CLIENT_NAME,
       onStatus: (status) => {
         this.connectionState = status.state;
-        this.badge.update(status);
+        this.badge.update({ ...status, transport: this.transports.current });
         if (status.state === 'closed') this.panel.showMessage(`Disconnected: ${status.detail}`);
         if (status.state === 'closed') this.endScreen.show(status.code); // ended (4010) or removed (4011)
       },
@@ -151,6 +156,7 @@ export class App {
   state() {
     return {
       connection: this.connectionState,
+      transport: this.transports?.state() ?? null,
       clientId: this.connection?.clientId ?? null,
       welcomes: this.welcomes,
       resumed: this.resumed,
@@ -217,23 +223,6 @@ export class App {
   }
 
   // --- session and messages ---
-
-  async #resolveSession() {
-    const params = new URLSearchParams(window.location.search);
-    let id = params.get('session');
-    let token = params.get('token');
-    if (!id || !token) {
-      const answer = id ? await this.api.join(id, params.get('code')) : await this.api.defaultSession();
-      id = answer.session_id;
-      token = answer.token;
-      const url = new URL(window.location.href);
-      url.searchParams.set('session', id);
-      url.searchParams.set('token', token);
-      url.searchParams.delete('code');
-      window.history.replaceState(null, '', url.href);
-    }
-    return { id, token };
-  }
 
   #onWelcome(welcome, resumed) {
     this.welcomes += 1;

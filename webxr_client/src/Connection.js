@@ -29,7 +29,9 @@ const FINAL_CLOSE_CODES = new Map([
  * control message; `onFrame(arrayBuffer)` for binary frames.
  */
 export class Connection {
-  constructor({ url, servers = [], clientName, onStatus, onWelcome, onMessage, onFrame }) {
+  constructor({ url, servers = [], clientName, onStatus, onWelcome, onMessage, onFrame, openSocket = null }) {
+    /** Makes the socket of an attempt from its URL (TransportChooser: WebRTC or WebSocket); default a WebSocket. */
+    this.openSocket = openSocket ?? ((socketUrl) => new WebSocket(socketUrl));
     this.socketUrl = url;
     this.servers = new ServerList(url, servers);
     this.url = url;
@@ -54,7 +56,7 @@ export class Connection {
     clearTimeout(this.retryTimer);
     this.#status('connecting', this.attempt ? `attempt ${this.attempt + 1}` : '');
     this.url = this.servers.socketUrl(this.socketUrl);
-    const socket = new WebSocket(this.url);
+    const socket = this.openSocket(this.url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     this.welcomed = false;

@@ -29,6 +29,16 @@ export class ServerApi {
     return this.#json('GET', path);
   }
 
+  /** Whether this server takes WebRTC peers, and the ICE servers to use: `{enabled, ice_servers}`. */
+  async rtcConfig() {
+    return this.#json('GET', '/api/rtc/config');
+  }
+
+  /** Send a WebRTC offer (`{type, sdp}`) for session `id`; the server's answer is `{type: 'answer', sdp, peer_id}`. */
+  async rtcOffer(id, token, offer, video = false) {
+    return this.#json('POST', '/api/rtc/offer', { session_id: id, token, type: offer.type, sdp: offer.sdp, video });
+  }
+
   /** The WebSocket URL of a session for a token. */
   socketUrl(sessionId, token) {
     const url = new URL(`/ws/${encodeURIComponent(sessionId)}`, this.origin);

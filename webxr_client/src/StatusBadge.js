@@ -1,3 +1,5 @@
+import { TRANSPORT_LABELS } from './TransportChooser.js';
+
 const LABELS = {
   connecting: 'Connecting…',
   open: 'Connected',
@@ -5,7 +7,7 @@ const LABELS = {
   closed: 'Disconnected',
 };
 
-/** The connection indicator in the panel header: a coloured dot and one line of text. */
+/** The connection indicator in the panel header: a coloured dot and one line of text (with the transport in use). */
 export class StatusBadge {
   /** @param {HTMLElement} parent */
   constructor(parent) {
@@ -22,11 +24,13 @@ export class StatusBadge {
     this.update({ state: 'connecting', detail: '' });
   }
 
-  /** @param {{state: string, detail?: string, retryInMs?: number, rttMs?: number|null}} status */
-  update({ state, detail = '', retryInMs = 0, rttMs = null }) {
+  /** @param {{state: string, detail?: string, retryInMs?: number, rttMs?: number|null, transport?: string|null}} status */
+  update({ state, detail = '', retryInMs = 0, rttMs = null, transport = null }) {
     clearInterval(this.countdown);
     this.element.dataset.state = state;
+    this.element.dataset.transport = state === 'open' && transport ? transport : '';
     let text = LABELS[state] || state;
+    if (state === 'open' && transport) text += ` · ${TRANSPORT_LABELS[transport] ?? transport}`;
     if (state === 'open' && rttMs !== null) text += ` · ${Math.round(rttMs)} ms`;
     if (state === 'closed' && detail) text += `: ${detail}`;
     this.label.textContent = text;
