@@ -18,7 +18,7 @@ from vizserver.server.settings import ServerSettings
 def create_app(settings: ServerSettings, prebuilt: SceneBuild | None = None) -> FastAPI:
     """The app serving ``settings.scene``; ``prebuilt``: that scene, already built (the CLI builds before serving)."""
     runtime = ServerRuntime(settings, prebuilt)
-    peers = rtc.make_peers(settings)
+    peers = rtc.make_peers(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,10 +13,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vizserver.server.runtime import runtime_of
+from vizserver.server.runtime import ServerRuntime, runtime_of
 from vizserver.server.settings import MAX_RTC_PEERS, ServerSettings
+from vizserver.streaming.hub import SessionHub
 from vizserver.transports.rtc_config import parse_host_addresses, parse_ice_servers, use_host_addresses
-from vizserver.transports.webrtc import RtcOfferError, RtcPeers
+from vizserver.transports.webrtc import RtcOfferError, RtcPeers, VideoFactory, VideoView
 
 router = APIRouter(prefix="/api/rtc", tags=["webrtc"])
 
@@ -36,13 +37,25 @@ class Offer(BaseModel):
     video: bool = False
 
 
-def make_peers(settings: ServerSettings) -> RtcPeers | None:
+def make_peers(runtime: ServerRuntime) -> RtcPeers | None:
     """The server's WebRTC peers as its settings ask (None: WebRTC off); ``RtcConfigError`` for a bad setting."""
+    settings = runtime.settings
     if not settings.webrtc:
         return None
     ice_servers = parse_ice_servers(settings.ice_servers)
     use_host_addresses(parse_host_addresses(settings.rtc_host_addresses))
-    return RtcPeers(ice_servers, settings.stall_timeout_s, settings.max_rtc_peers_per_member, MAX_RTC_PEERS)
+    return RtcPeers(ice_servers, settings.stall_timeout_s, settings.max_rtc_peers_per_member, MAX_RTC_PEERS,
+                    video_factory=_video_factory(runtime))
+
+
+def _video_factory(runtime: ServerRuntime) -> VideoFactory:
+    def make(hub: SessionHub, client_id: str) -> VideoView:
+        from vizserver.transports.video import make_video_view  # VTK and PyAV: loaded on the first video peer
+
+        return make_video_view(hub, client_id, asset_path=runtime.store.glb_path,
+                               scene_path=runtime.scene_paths.get(hub.session.id))
+
+    return make
 
 
 def check_rtc_settings(settings: ServerSettings) -> None:

@@ -22,14 +22,14 @@ move the view's camera instead of going to the session.
 from __future__ import annotations
 
 import asyncio
-import importlib
+import contextlib
 import inspect
 import itertools
 import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -91,7 +91,7 @@ T = TypeVar("T")
 
 
 class VideoView(Protocol):
-    """A server-rendered view of the session for one peer (vizserver/transports/video.py).
+    """A server-rendered view of the session for one peer (:class:`vizserver.transports.video.VideoView`).
 
     Its methods are called on the event loop and must not block: rendering runs elsewhere.
     """
@@ -102,21 +102,15 @@ class VideoView(Protocol):
     def take_frame(self, data: bytes) -> None:
         """A field frame (``VZF1``) the peer's outbox produced, for the render's colours."""
 
-    def set_camera(self, message: dict[str, Any]) -> None:
-        """A ``view_camera`` control message from the client (parsed JSON, at most 64 KiB)."""
+    def set_camera(self, message: Mapping[str, Any]) -> object:
+        """A ``view_camera`` control message from the client (parsed JSON, at most 64 KiB); ProtocolError if bad."""
 
     def close(self) -> Awaitable[None] | None:
         """Stop rendering and free the renderer."""
 
 
-VideoFactory = Callable[[SessionHub], VideoView]
-
-
-def make_video_view(hub: SessionHub) -> VideoView:
-    """The video view of :mod:`vizserver.transports.video` for a peer of ``hub``'s session."""
-    module = importlib.import_module("vizserver.transports.video")
-    factory: VideoFactory = module.make_video_view
-    return factory(hub)
+VideoFactory = Callable[[SessionHub, str], VideoView]
+"""Makes the video view of client ``client_id`` (known once the peer has said ``hello``) of a session's hub."""
 
 
 class RtcOfferError(VizServerError):
@@ -143,7 +137,7 @@ class RtcPeers:
         stall_timeout_s: float,
         max_per_member: int,
         max_peers: int,
-        video_factory: VideoFactory = make_video_view,
+        video_factory: VideoFactory | None = None,
     ) -> None:
         self.ice_servers = ice_servers
         self.stall_timeout_s = stall_timeout_s
@@ -174,15 +168,16 @@ class RtcPeers:
             raise RtcOfferError(400, "sdp: the offer has no data channels (create 'control' and 'fields' first)")
         if video and "video" not in kinds:
             raise RtcOfferError(400, "sdp: video was asked for but the offer has no video transceiver (recvonly)")
-        view = self._video_view(hub) if video else None
+        if video and self.video_factory is None:
+            raise RtcOfferError(503, "this server cannot render video (vizserver/transports/video.py is not available)")
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[_aiortc_ice_server(s) for s in self.ice_servers]))
         peer = RtcPeer(
             secrets.token_urlsafe(PEER_ID_BYTES), pc, hub, token, remote_max_message_bytes(sdp),
-            self.stall_timeout_s, view,
+            self.stall_timeout_s, self.video_factory if video else None,
         )
         self.peers[peer.peer_id] = peer  # counts against the limits from here on
         try:
-            answer = await _answer(pc, sdp, view)
+            answer = await _answer(pc, sdp, video)
         except BaseException:
             self.peers.pop(peer.peer_id, None)
             await peer.teardown()
@@ -191,12 +186,6 @@ class RtcPeers:
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._forget(peer.peer_id, t))
         return RtcAnswer(answer.sdp, answer.type, peer.peer_id)
-
-    def _video_view(self, hub: SessionHub) -> VideoView:
-        try:
-            return self.video_factory(hub)
-        except (ImportError, AttributeError, VizServerError) as exc:
-            raise RtcOfferError(503, f"the video view is not available: {exc}") from exc
 
     def _forget(self, peer_id: str, task: asyncio.Task[None]) -> None:
         self.peers.pop(peer_id, None)
@@ -216,13 +205,15 @@ class RtcPeers:
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def _answer(pc: RTCPeerConnection, sdp: str, view: VideoView | None) -> RTCSessionDescription:
+async def _answer(pc: RTCPeerConnection, sdp: str, video: bool) -> RTCSessionDescription:
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
     except Exception as exc:  # aiortc's SDP parser raises many kinds of errors on hostile input
         raise RtcOfferError(400, f"sdp: cannot use the offer ({type(exc).__name__}: {exc})") from exc
-    if view is not None:
-        pc.addTrack(view.track)
+    if video:  # answered as sending; the track comes after hello, once the view knows its client
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "video":
+                transceiver.direction = "sendonly"
     await pc.setLocalDescription(await pc.createAnswer())
     local = pc.localDescription
     assert local is not None
@@ -244,7 +235,7 @@ class RtcPeer:
         token: str,
         max_message_bytes: int,
         stall_timeout_s: float,
-        video: VideoView | None,
+        video_factory: VideoFactory | None,
     ) -> None:
         self.peer_id = peer_id
         self.pc = pc
@@ -252,7 +243,8 @@ class RtcPeer:
         self.token = token
         self.max_message_bytes = max_message_bytes
         self.stall_timeout_s = stall_timeout_s
-        self.video = video
+        self.video_factory = video_factory
+        self.video: VideoView | None = None
         self.channels: dict[str, RTCDataChannel] = {}
         self.inbox: asyncio.Queue[str | bytes] = asyncio.Queue(INBOX_LIMIT)
         self.opened = asyncio.Event()
@@ -321,6 +313,8 @@ class RtcPeer:
         self.link, self.client_id = link, joined.client_id
         if self._close_request is not None:
             link.request_close(*self._close_request)
+        if self.video_factory is not None:
+            self._start_video(joined.client_id, link)
         reader = asyncio.create_task(self._read(joined.client_id, link))
         writer = asyncio.create_task(self._write(link))
         ended = asyncio.create_task(self.ended.wait())
@@ -333,6 +327,21 @@ class RtcPeer:
             for task in (reader, writer, ended):
                 task.cancel()
             await asyncio.gather(reader, writer, ended, return_exceptions=True)
+
+    def _start_video(self, client_id: str, link: ClientLink) -> None:
+        """Make the client's video view and send its track; if it cannot be made, say so and stream fields."""
+        assert self.video_factory is not None
+        try:
+            self.video = self.video_factory(self.hub, client_id)
+        except (ImportError, ValueError, VizServerError) as exc:
+            log.warning("peer %s: no video view: %s", self.peer_id, exc)
+            with contextlib.suppress(OutboxOverflow):
+                link.outbox.put_control(encode_server_message(
+                    ErrorMessage(code="video_unavailable", message=f"no video view: {exc}"[:200])))
+            return
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video":
+                transceiver.sender.replaceTrack(self.video.track)
 
     async def teardown(self) -> None:
         """Forget the client in the hub, close the video view and the peer connection; once."""
@@ -419,6 +428,8 @@ class RtcPeer:
             return False
         try:
             self.video.set_camera(message)
+        except ProtocolError:
+            raise
         except (ValueError, TypeError, KeyError, VizServerError) as exc:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"view_camera: {exc}") from exc
         return True
