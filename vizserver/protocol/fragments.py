@@ -40,13 +40,15 @@ def is_fragment(data: bytes) -> bool:
 
 def split_message(message: str | bytes, message_id: int, max_bytes: int) -> list[bytes]:
     """``message`` as pieces of at most ``max_bytes`` each (header included); ``ValueError`` if that needs
-    more than 65535 pieces. A message that fits whole is not split: the caller sends it as it is."""
+    more than 65535 pieces, or just one (a message that fits is sent whole, unsplit)."""
     text = isinstance(message, str)
     data = message.encode("utf-8") if isinstance(message, str) else message
     room = max_bytes - FRAGMENT_HEADER.size
     if room <= 0:
         raise ValueError(f"a piece of {max_bytes} bytes has no room after its {FRAGMENT_HEADER.size}-byte header")
     count = -(-len(data) // room)
+    if count < 2:
+        raise ValueError(f"{len(data)} bytes fit in one message of {max_bytes} bytes: send it whole")
     if count > MAX_PIECES:
         raise ValueError(f"{len(data)} bytes need {count} pieces of {max_bytes} bytes (at most {MAX_PIECES})")
     flags = TEXT_FLAG if text else 0
