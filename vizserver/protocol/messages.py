@@ -245,6 +245,9 @@ class Ping(ClientMessageBase):
     t: Finite
 
 
+MAX_SERVERS = 64
+"""Most server URLs in ``welcome.servers``."""
+
 MAX_TWIN_VALUES = 64
 """Most parameters in one ``twin_params``."""
 
@@ -317,6 +320,8 @@ class Welcome(MessageBase):
     limits: ServerLimits = ServerLimits()
     member: Name | None = Field(default=None, exclude_if=omit_none)
     """This client's member id (as in ``members``); a member's connections share it."""
+    servers: Annotated[list[Name], Field(max_length=MAX_SERVERS)] | None = Field(default=None, exclude_if=omit_none)
+    """With ``--redis``: the public URLs of the live server processes, to reconnect to another one (1012)."""
 
 
 class FieldInfo(MessageBase):

@@ -26,6 +26,7 @@ from vizserver.protocol.messages import CloseCode, UploadStatus
 from vizserver.protocol.outbox import Outbox
 from vizserver.scale.redis_link import RedisLink
 from vizserver.scale.redis_store import RedisSessionSaver
+from vizserver.scale.scale_out import ScaleOut
 from vizserver.scale.twin_jobs import RedisTwinHost
 from vizserver.scenefile import TourSpec, TwinSpec, load_scene_file, object_path
 from vizserver.scenes.build import SceneBuild, load_or_build
@@ -38,7 +39,7 @@ from vizserver.sessions.registry import Created, SessionRegistry
 from vizserver.sessions.session import Session
 from vizserver.sessions.snapshot import SessionSnapshot, SnapshotError, capture, decode, restore, restore_tour
 from vizserver.sessions.tours import Tour, TourState
-from vizserver.streaming.hub import SessionHub
+from vizserver.streaming.hub import ClientHub, SessionHub
 from vizserver.streaming.metrics import Counters
 from vizserver.streaming.series import SeriesLoader
 from vizserver.streaming.twin import TwinController
@@ -87,6 +88,8 @@ class ServerRuntime:
         """Restored sessions whose twin has not started yet: the parameters it gets once it has."""
         self.redis = RedisLink(settings.redis_url) if settings.redis_url else None
         """This process's Redis connection with ``--redis`` (docs/architecture.md "Scale-out"), else ``None``."""
+        self.scale = ScaleOut(self) if self.redis is not None else None
+        """With ``--redis``: the sessions this process owns, and those it is an edge for."""
         self.last_build = prebuilt
         if prebuilt is not None:
             self.scenes[settings.scene] = prebuilt.scene
@@ -101,6 +104,12 @@ class ServerRuntime:
             await self.redis.start()
         scene = await self.scene(self.settings.scene)
         await self._open_store()
+        if self.scale is not None:  # sessions are restored when asked for, by the process that takes the lease
+            default_id = await self.scale.start(lambda: self._create_default(scene).session.id)
+            if default_id is not None:
+                self.default_session_id = default_id
+                self.uploads.start()
+                return
         restored_default = await self._restore_sessions()
         if restored_default is not None:
             self.default_session_id = restored_default.id
@@ -110,9 +119,7 @@ class ServerRuntime:
                       f"{restored_default.id} was made still works (its host token is unchanged)", flush=True)
             self.uploads.start()
             return
-        created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene, open_to_all=True)
-        self.default_session_id = created.session.id
-        self._changed(created.session.id)
+        created = self._create_default(scene)
         if created.session.id in self.remote_twins:  # only the operator can know this session's host token
             base = self.settings.url.replace("http", "ws", 1) if self.settings.port else "ws://HOST:PORT"
             url = f"{base}/ws/twin/{created.session.id}"
@@ -120,11 +127,26 @@ class ServerRuntime:
                   f"'{url}?token={created.host.token}' --twin module:attr", flush=True)
         self.uploads.start()
 
+    def _create_default(self, scene: BuiltScene) -> Created:
+        created = self.create_session(scene, self.twins.get(self.settings.scene), self.settings.scene, open_to_all=True)
+        self.default_session_id = created.session.id
+        self._changed(created.session.id)
+        return created
+
+    async def find_hub(self, session_id: str) -> ClientHub | None:
+        """The hub serving ``session_id`` here; with ``--redis`` also a session another process owns (an edge)."""
+        hub = self.hubs.get(session_id)
+        if hub is None and self.scale is not None:
+            return await self.scale.hub_for(session_id)
+        return hub
+
     async def stop(self) -> None:
         if self.saver is not None:
             await self.saver.close(list(self.hubs))
         for hub in list(self.hubs.values()):
             await hub.stop()
+        if self.scale is not None:
+            await self.scale.stop()
         for task in list(self._tasks):
             task.cancel()
         self.uploads.close()
@@ -173,6 +195,8 @@ class ServerRuntime:
         hub = SessionHub(session, self.loader, self.counters)
         hub.start()
         self.hubs[session.id] = hub
+        if self.scale is not None:
+            self.scale.opened(hub)
         self.scene_paths[session.id] = scene_path
         hub.on_change = lambda: self._changed(session.id)
         if twin is not None:

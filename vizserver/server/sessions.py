@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
 from vizserver.errors import LimitExceededError, VizServerError
+from vizserver.scale.rpc import member_fields
 from vizserver.scenes.listing import find_scene
 from vizserver.server.runtime import ServerRuntime, runtime_of
 from vizserver.server.settings import JOIN_CODE_TTL_S
@@ -53,16 +54,30 @@ def _page_url(request: Request, session: Session, token: str) -> str:
 
 
 def _member_answer(request: Request, session: Session, member: Member) -> dict[str, Any]:
+    return _answer_of(request, member_fields(session, member))
+
+
+def _answer_of(request: Request, fields: dict[str, Any]) -> dict[str, Any]:
+    """A member's answer from its fields (:func:`~vizserver.scale.rpc.member_fields`, here or on the owner)."""
+    session_id, token = fields["session_id"], fields["token"]
     return {
-        "session_id": session.id,
-        "token": member.token,
-        "role": member.role,
-        "name": member.name,
-        "member": member.id,
-        "color": member.color,
-        "url": _page_url(request, session, member.token),
-        "websocket": f"/ws/{session.id}?{urlencode({'token': member.token})}",
+        **fields,
+        "url": f"{request.base_url}?{urlencode({'session': session_id, 'token': token})}",
+        "websocket": f"/ws/{session_id}?{urlencode({'token': token})}",
     }
+
+
+async def _forward(request: Request, session_id: str, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """With ``--redis``, when another server process owns ``session_id``: its owner's answer to ``op``
+    (an error as HTTPException); None when this process serves it (it may have just taken it over) or none does."""
+    runtime = runtime_of(request)
+    if runtime.scale is None or await runtime.find_hub(session_id) is None or session_id in runtime.hubs:
+        return None
+    address = request.client.host if request.client is not None else None
+    status, body = await runtime.scale.call(session_id, op, {**args, "address": address})
+    if status != 200:
+        raise HTTPException(status, str(body.get("detail", "the session's server refused")))
+    return body
 
 
 @router.post("/api/sessions", status_code=201)
@@ -83,6 +98,8 @@ async def create_session(request: Request, body: CreateSession | None = None) ->
         created = runtime.create_session(scene, runtime.twins.get(path), path)
     except LimitExceededError as exc:
         raise HTTPException(429, str(exc)) from exc
+    if runtime.scale is not None:
+        await runtime.scale.owning(created.session.id)
     return {
         "session_id": created.session.id,
         "join_code": created.session.join_code,
@@ -100,6 +117,13 @@ async def join_session(request: Request, session_id: str, body: JoinSession | No
     code = body.join_code or body.code if body is not None else None
     if session is None and code:
         session = runtime.registry.find(code, now)
+    if session is None and runtime.scale is not None:  # another process's session (docs/architecture.md)
+        by_code = await runtime.scale.session_of_code(code) if code else None
+        target = by_code or await runtime.scale.session_of_code(session_id) or session_id
+        forwarded = await _forward(request, target, "join", {"name": body.name if body else None})
+        if forwarded is not None:
+            return _answer_of(request, forwarded)
+        session = runtime.registry.find(target, now)
     if session is None:
         raise HTTPException(404, "no such session, or the join code has expired")
     member = _join(request, session, (body.name if body else None) or "participant", now)
@@ -114,8 +138,12 @@ async def invite(
     token: str | None = None,
 ) -> dict[str, Any]:
     """A token (and page link) of ``role`` for one more person; the host's token only (``?token=`` or Bearer)."""
-    session = _hosted(request, session_id, token, "invite")
     wanted = body or Invite()
+    forwarded = await _forward(request, session_id, "invite",
+                               {"token": _token(request, token), "role": wanted.role, "name": wanted.name})
+    if forwarded is not None:
+        return _answer_of(request, forwarded)
+    session = _hosted(request, session_id, token, "invite")
     invited = _join(request, session, wanted.name or wanted.role, time.monotonic(), wanted.role)
     return _member_answer(request, session, invited)
 
@@ -127,10 +155,14 @@ async def join_link(request: Request, session_id: str, token: str | None = None)
     The link names the session, not a token, so everyone who opens it (or scans the QR code) joins
     as a participant with a token of their own.
     """
+    url = f"{request.base_url}?{urlencode({'session': session_id})}"
+    forwarded = await _forward(request, session_id, "join_link", {"token": _token(request, token)})
+    if forwarded is not None:
+        return {"session_id": session_id, "join_code": forwarded.get("join_code"),
+                "code_expires_in_s": forwarded.get("code_expires_in_s"), "url": url, "qr_svg": _qr_svg(url)}
     session = _hosted(request, session_id, token, "ask for the join link")
     now = time.monotonic()
     expires_in = JOIN_CODE_TTL_S - (now - session.created)
-    url = f"{request.base_url}?{urlencode({'session': session.id})}"
     return {
         "session_id": session.id,
         "join_code": session.join_code if expires_in > 0 else None,
@@ -163,6 +195,9 @@ def _qr_svg(text: str) -> str:
 @router.get("/api/sessions/{session_id}/annotations")
 async def export_annotations(request: Request, session_id: str, token: str | None = None) -> Response:
     """The session's annotations as the JSON export (docs/protocol.md "Annotations and tours"); any member's token."""
+    forwarded = await _forward(request, session_id, "annotations", {"token": _token(request, token)})
+    if forwarded is not None:
+        return Response(str(forwarded.get("json", "")), media_type="application/json")
     session = runtime_of(request).registry.get(session_id)
     if session is None:
         raise HTTPException(404, "no such session")
@@ -180,6 +215,9 @@ def _token(request: Request, token: str | None) -> str | None:
 async def default_session(request: Request) -> dict[str, Any]:
     """A new participant token for the session the server opened on its scene at start."""
     runtime = runtime_of(request)
+    forwarded = await _forward(request, runtime.default_session_id, "join", {"name": None})
+    if forwarded is not None:
+        return _answer_of(request, forwarded)
     session = _default(runtime)
     member = _join(request, session, "participant", time.monotonic())
     return _member_answer(request, session, member)
@@ -204,7 +242,7 @@ def _default(runtime: ServerRuntime) -> Session:
 async def websocket(ws: WebSocket, session_id: str, token: str | None = None) -> None:
     """Protocol v1 (docs/protocol.md)."""
     runtime = runtime_of(ws)
-    await serve_websocket(ws, runtime.hubs.get(session_id), token, runtime.settings.stall_timeout_s)
+    await serve_websocket(ws, await runtime.find_hub(session_id), token, runtime.settings.stall_timeout_s)
 
 
 @router.websocket("/ws/twin/{session_id}")

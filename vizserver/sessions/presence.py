@@ -85,6 +85,11 @@ class PresenceBoard:
     def slots(self) -> dict[str, int]:
         return {cid: m.slot for cid, m in self._members.items()}
 
+    def latest(self, client_id: str) -> bytes | None:
+        """``client_id``'s latest entry (slot byte + body), the same object until its next update; None before one."""
+        member = self._members.get(client_id)
+        return None if member is None else member.entry
+
     def update(self, client_id: str, body: bytes, now: float) -> bool:
         """``client_id``'s newest presence (a checked body, protocol/presence.py); False if dropped."""
         member = self._members.get(client_id)

@@ -97,6 +97,11 @@ class SessionRegistry:
         self._sessions[session.id] = session
         self._active_at[session.id] = active_at
 
+    def forget(self, session_id: str) -> None:
+        """Let go of a session another server process serves now (``--redis``); its saved state is not touched."""
+        self._sessions.pop(session_id, None)
+        self._active_at.pop(session_id, None)
+
     def active_at(self, session_id: str) -> float | None:
         """For a restored session: when someone was last connected before the restart."""
         return self._active_at.get(session_id)

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from vizserver.protocol.messages import (
     ClientMsg,
@@ -26,6 +26,7 @@ from vizserver.protocol.messages import (
     TwinControl,
     TwinParams,
     UploadStatus,
+    Welcome,
     encode_server_message,
 )
 from vizserver.protocol.outbox import Outbox, OutboxOverflow
@@ -71,6 +72,8 @@ class ClientLink:
     """What a transport shares with the hub for one connection: the outbox, a wake-up, a close request,
     and the presence batch waiting to be sent (one at most: the hub makes the next when it has gone)."""
 
+    relays_presence: ClassVar[bool] = True
+    """False for a client of another server process (``--redis``): its own process relays its presence."""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     outbox: Outbox = field(init=False)
     close_request: tuple[int, str] | None = None
@@ -97,6 +100,21 @@ class ClientLink:
         return self.outbox.pop()
 
 
+class ClientHub(Protocol):
+    """What a transport needs of a session: a local :class:`SessionHub`, or with ``--redis`` an edge of a
+    session another process owns (:class:`vizserver.scale.edge.EdgeHub`)."""
+
+    def knows(self, token: str) -> bool: ...
+
+    async def accept(self, token: str, hello: Hello, link: ClientLink) -> Accepted | Refused: ...
+
+    def receive(self, client_id: str, message: ClientMsg) -> None: ...
+
+    def receive_presence(self, client_id: str, data: bytes) -> None: ...
+
+    def disconnect(self, client_id: str, link: ClientLink) -> None: ...
+
+
 class SessionHub:
     def __init__(
         self,
@@ -119,6 +137,8 @@ class SessionHub:
         self._task: asyncio.Task[None] | None = None
         self._ending: asyncio.Task[None] | None = None
         self._relay: asyncio.Task[None] | None = None
+        self.servers: Callable[[], list[str]] | None = None
+        """With ``--redis``: the public URLs of the live server processes, for ``welcome.servers``."""
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -138,6 +158,12 @@ class SessionHub:
                     await task
 
     # --- what transports and uploads report ---
+
+    def knows(self, token: str) -> bool:
+        return self.session.member(token) is not None
+
+    async def accept(self, token: str, hello: Hello, link: ClientLink) -> Accepted | Refused:
+        return self.connect(token, hello, link)
 
     def connect(self, token: str, hello: Hello, link: ClientLink) -> Accepted | Refused:
         client_id = secrets.token_urlsafe(CLIENT_ID_BYTES)
@@ -185,7 +211,10 @@ class SessionHub:
         self._apply(Disconnect(client_id))
         slot = self.presence.leave(client_id)
         if slot is not None:
-            self._broadcast_text(PresencePeers(full=False, peers=[], left=[slot]).model_dump_json())
+            left = PresencePeers(full=False, peers=[], left=[slot]).model_dump_json()
+            for other in list(self.links.values()):
+                if other.relays_presence:
+                    self._put(other, left)
 
     def receive_presence(self, client_id: str, data: bytes) -> None:
         """A client's binary presence message: checked (ProtocolError ``bad_frame``), then kept for the relay
@@ -200,7 +229,7 @@ class SessionHub:
     def relay_presence(self) -> None:
         """One relay tick: each client whose last batch has gone gets the presences changed since."""
         for client_id, link in self.links.items():
-            if link.presence is None:
+            if link.presence is None and link.relays_presence:
                 batch = self.presence.batch(client_id)
                 if batch is not None:
                     link.put_presence(batch)
@@ -219,7 +248,8 @@ class SessionHub:
         joined = PresencePeers(full=False, peers=[self._peer(client_id, slot)]).model_dump_json()
         everyone = PresencePeers(full=True, peers=[self._peer(c, s) for c, s in self.presence.slots().items()])
         for cid, link in list(self.links.items()):
-            self._put(link, everyone.model_dump_json() if cid == client_id else joined)
+            if link.relays_presence:
+                self._put(link, everyone.model_dump_json() if cid == client_id else joined)
 
     def _peer(self, client_id: str, slot: int) -> PeerInfo:
         client = self.session.clients.get(client_id)
@@ -246,7 +276,10 @@ class SessionHub:
             if isinstance(effect, Send):
                 link = self.links.get(effect.client_id)
                 if link is not None:
-                    self._put(link, self._text(effect.message))
+                    message = effect.message
+                    if isinstance(message, Welcome) and self.servers is not None:
+                        message = message.model_copy(update={"servers": self.servers()})
+                    self._put(link, self._text(message))
             elif isinstance(effect, Broadcast):
                 text = self._text(effect.message)
                 for link in list(self.links.values()):
@@ -279,10 +312,6 @@ class SessionHub:
         else:
             self.send(client_id, ErrorMessage(code="twin_unavailable", message="this session has no twin",
                                               seq=message.seq))
-
-    def _broadcast_text(self, text: str) -> None:
-        for link in list(self.links.values()):
-            self._put(link, text)
 
     def _text(self, message: ServerMsg | None) -> str:
         return encode_server_message(message if message is not None else self.session.playback_state(self._clock()))

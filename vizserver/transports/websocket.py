@@ -31,7 +31,7 @@ from vizserver.protocol.messages import (
 from vizserver.protocol.outbox import OutboxOverflow
 from vizserver.protocol.presence import is_presence
 from vizserver.sessions.session import Refused
-from vizserver.streaming.hub import ClientLink, SessionHub
+from vizserver.streaming.hub import ClientHub, ClientLink
 from vizserver.transports.bad_messages import BadMessageWindow
 
 log = logging.getLogger("vizserver.ws")
@@ -43,16 +43,16 @@ CLOSE_TIMEOUT_S = 1.0
 """How long a close may wait for the socket to take the close frame (a stalled client never does)."""
 
 
-async def serve_websocket(ws: WebSocket, hub: SessionHub | None, token: str | None, stall_timeout_s: float) -> None:
+async def serve_websocket(ws: WebSocket, hub: ClientHub | None, token: str | None, stall_timeout_s: float) -> None:
     await ws.accept()
-    if hub is None or token is None or hub.session.member(token) is None:
+    if hub is None or token is None or not hub.knows(token):
         await _close(ws, int(CloseCode.UNKNOWN_SESSION), "unknown session or bad token")
         return
     hello = await _hello(ws)
     if hello is None:
         return
     link = ClientLink()
-    joined = hub.connect(token, hello, link)
+    joined = await hub.accept(token, hello, link)
     if isinstance(joined, Refused):
         await _close(ws, joined.code, joined.reason)
         return
@@ -99,7 +99,7 @@ async def _hello(ws: WebSocket) -> Hello | None:
     return decoded
 
 
-async def _read(ws: WebSocket, hub: SessionHub, client_id: str, link: ClientLink) -> None:
+async def _read(ws: WebSocket, hub: ClientHub, client_id: str, link: ClientLink) -> None:
     strikes = BadMessageWindow()
     while True:
         message = await ws.receive()

@@ -1,0 +1,220 @@
+"""Clients of one session on different server processes (``serve --redis``): a real redis-server and real
+``vizserver serve`` subprocesses (tests/fixtures/cluster.py).
+
+One process owns a session, the others are edges for it: members, annotations and field frames made on
+one process reach clients of another, HTTP joins and invites work on any process (forwarded to the
+owner), presence crosses processes, and a killed owner's session is taken over by a surviving process
+whose clients reconnect (1012) and resume as the same member with the same role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fixtures.cluster import Cluster, cluster_factory, create_session, get_json, join_session, post_json
+from fixtures.server import WAIT_S, Client, write_scene
+
+from vizserver.protocol.presence import Pose, Presence, decode_batch, encode_presence
+
+__all__ = ["cluster_factory"]  # the fixture is used by name
+
+PIN = {"type": "annotation_add", "kind": "pin", "object": 1, "point": [0.5, 0.5, 0.5], "text": "from the owner"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("scale")
+    with Cluster(root / "cluster", write_scene(root / "scene"), size=2) as started:
+        yield started
+
+
+def ws(base_url: str, session_id: str, token: str) -> str:
+    return f"{base_url.replace('http://', 'ws://', 1)}/ws/{session_id}?token={token}"
+
+
+async def members_named(client: Client, names: set[str]) -> dict[str, Any]:
+    """The first ``members`` message that lists every one of ``names`` as connected."""
+    while True:
+        members = await client.message("members")
+        if names <= {m["name"] for m in members["members"] if m["connected"]}:
+            return members
+
+
+def test_the_default_session_is_one_session_across_processes(cluster: Cluster) -> None:
+    first, second = (get_json(f"{s.url}/api/sessions/default") for s in cluster.servers)
+    assert first["session_id"] == second["session_id"], cluster.output()
+    assert first["token"] != second["token"]
+
+    async def servers_listed() -> list[str]:
+        client = await Client.open(ws(cluster.servers[1].url, second["session_id"], second["token"]))
+        welcome = await client.message("welcome")
+        await client.close()
+        return list(welcome["servers"])
+
+    deadline = time.monotonic() + WAIT_S
+    while set(listed := asyncio.run(servers_listed())) != set(cluster.urls):  # known after a heartbeat
+        assert time.monotonic() < deadline, listed
+
+
+def test_clients_on_two_processes_share_members_annotations_and_frames(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")  # joined through the edge: forwarded to the owner
+    assert guest["session_id"] == sid and guest["role"] == "participant", guest
+
+    async def scenario() -> None:
+        host = await Client.open(ws(owner.url, sid, created["host_token"]))
+        remote = await Client.open(ws(edge.url, sid, guest["token"]))
+        welcome = await remote.message("welcome")
+        assert welcome["session_id"] == sid and welcome["role"] == "participant"
+        assert welcome["member"] == guest["member"]
+        assert edge.url in welcome["servers"], welcome
+        await members_named(host, {"host", "guest"})
+        await members_named(remote, {"host", "guest"})
+        await remote.message("annotations")
+
+        await host.send(PIN)
+        pinned = await remote.message("annotation")
+        assert pinned["annotation"]["text"] == "from the owner", pinned
+        await host.message("annotation")  # its own, echoed
+
+        await remote.send({**PIN, "text": "from the edge"})  # a message from an edge client reaches the owner
+        mine = await host.message("annotation")
+        assert mine["annotation"]["text"] == "from the edge", mine
+
+        frame = await remote.frame()  # the frame loop runs on the owner; its frames reach the edge's client
+        assert frame.header.count > 0
+        await host.send({"type": "playback", "step": 3})
+        moved = await remote.frame(step=3)
+        assert moved.values.size == frame.values.size
+        await host.close()
+        await remote.close()
+
+    asyncio.run(scenario())
+
+
+def test_http_calls_work_on_a_process_that_does_not_own_the_session(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid, host_token = created["session_id"], created["host_token"]
+    by_code = post_json(f"{edge.url}/api/sessions/{created['join_code']}/join", {"name": "by code"})
+    assert by_code["session_id"] == sid and by_code["name"] == "by code"
+    invited = post_json(f"{edge.url}/api/sessions/{sid}/invite?token={host_token}", {"role": "observer"})
+    assert invited["role"] == "observer" and invited["session_id"] == sid
+    link = get_json(f"{edge.url}/api/sessions/{sid}/join-link?token={host_token}")
+    assert link["join_code"] == created["join_code"] and link["qr_svg"].startswith("<svg")
+    exported = get_json(f"{edge.url}/api/sessions/{sid}/annotations?token={invited['token']}")
+    assert exported is not None
+    with pytest.raises(Exception, match="403"):
+        post_json(f"{edge.url}/api/sessions/{sid}/invite?token={invited['token']}", {"role": "observer"})
+
+    async def scenario() -> None:  # the observer invited through the edge connects to the owner as one
+        client = await Client.open(ws(owner.url, sid, invited["token"]))
+        welcome = await client.message("welcome")
+        assert welcome["role"] == "observer" and welcome["member"] == invited["member"]
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def at(x: float) -> bytes:
+    return encode_presence(Presence(Pose((x, 0.0, 0.5), (0.0, 0.0, 0.0, 1.0)), size=0.1))
+
+
+class Peer:
+    """A client that keeps who each slot is and the latest x heard of each client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.slots: dict[int, str] = {}
+        self.x: dict[str, float] = {}
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not done():
+            data = await asyncio.wait_for(self.client.ws.recv(), max(deadline - time.monotonic(), 0.001))
+            if isinstance(data, bytes) and data[:4] == b"VZP1":
+                for slot, presence in decode_batch(data):
+                    self.x[self.slots[slot]] = presence.head.position[0]
+            elif isinstance(data, str):
+                message = json.loads(data)
+                if message["type"] == "presence_peers":
+                    if message["full"]:
+                        self.slots.clear()
+                    for slot in message["left"]:
+                        self.slots.pop(slot, None)
+                    self.slots |= {p["slot"]: p["client_id"] for p in message["peers"]}
+
+
+def test_presence_crosses_processes(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")
+
+    async def scenario() -> None:
+        here = Peer(await Client.open(ws(owner.url, sid, created["host_token"])))
+        there = Peer(await Client.open(ws(edge.url, sid, guest["token"])))
+        here_id = (await here.client.message("welcome"))["client_id"]
+        there_id = (await there.client.message("welcome"))["client_id"]
+        await here.until(lambda: there_id in here.slots.values())
+        await there.until(lambda: here_id in there.slots.values())
+        x = 0.25
+        while there.x.get(here_id) is None or abs(there.x[here_id] - x) > 1e-2:  # the owner's client moves
+            await here.client.send(at(x))
+            await there.until(lambda: here_id in there.x)
+        x = 0.75
+        await there.client.send(at(x))  # and the edge's client moves
+        await here.until(lambda: abs(here.x.get(there_id, -1.0) - x) < 1e-2)
+        await there.client.close()
+        await here.until(lambda: there_id not in here.slots.values())  # it left: its slot is gone
+        await here.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_killed_owners_session_is_taken_over_and_its_clients_resume(
+    tmp_path: Path, cluster_factory: Callable[..., Cluster]
+) -> None:
+    cluster = cluster_factory(write_scene(tmp_path / "scene"), size=2)
+    owner, survivor = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(survivor.url, sid, "guest")
+    store = redis.Redis.from_url(cluster.redis.url)
+
+    async def scenario() -> None:
+        remote = await Client.open(ws(survivor.url, sid, guest["token"]))
+        welcome = await remote.message("welcome")
+        await remote.message("annotations")
+        await remote.send({**PIN, "text": "kept"})
+        await remote.message("annotation")
+        deadline = time.monotonic() + WAIT_S
+        while b"kept" not in (store.get(f"vz:session:{sid}") or b""):  # saved at most once a second
+            assert time.monotonic() < deadline, "the annotation was never saved"
+            await asyncio.sleep(0.05)  # polling Redis, written by another process; no event to wait on
+
+        cluster.kill(0)
+        code, _ = await remote.closed(timeout=WAIT_S)
+        assert code == 1012, cluster.output()
+
+        again = await Client.open(ws(survivor.url, sid, guest["token"]),
+                                  hello={"type": "hello", "protocol": 1, "client": "test",
+                                         "resume": {"client_id": welcome["client_id"]}})
+        resumed = await again.message("welcome")
+        assert resumed["member"] == welcome["member"] and resumed["role"] == "participant", cluster.output()
+        assert resumed["servers"] == [survivor.url]
+        annotations = await again.message("annotations")
+        assert [a["text"] for a in annotations["items"]] == ["kept"]
+        await again.close()
+
+    asyncio.run(scenario())
+    assert store.get(f"vz:lease:{sid}") is not None
