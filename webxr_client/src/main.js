@@ -1,6 +1,7 @@
-// Entry point: check for WebGL2, then start the App and expose it as `window.vizserver`.
+// Entry point: check for WebGL2, then start the App (or, with `?mode=video`, the VideoView) and expose it as `window.vizserver`.
 import './styles.css';
 import { App } from './App.js';
+import { VideoView } from './VideoView.js';
 
 /** Whether this browser gives a WebGL2 context (the probe context is released at once). */
 function hasWebGL2() {
@@ -22,7 +23,28 @@ function showNoWebGL2(detail) {
   window.vizserver = { ready: Promise.resolve(false), webgl2: false };
 }
 
-if (!hasWebGL2()) {
+/** `?mode=video`: the server renders and this page shows its video (no WebGL2 needed; VideoView.js). */
+function startVideoView() {
+  const view = new VideoView(document.getElementById('app'));
+  const ready = view.ready.then(
+    () => {
+      document.body.dataset.state = 'ready';
+      return true;
+    },
+    (error) => {
+      document.body.dataset.state = 'error';
+      throw error;
+    },
+  );
+  ready.catch(() => {});
+  window.vizserver = { app: view, ready, mode: 'video', state: () => view.state() };
+  window.addEventListener('pagehide', () => view.dispose(), { once: true });
+  view.start();
+}
+
+if (new URLSearchParams(window.location.search).get('mode') === 'video') {
+  startVideoView();
+} else if (!hasWebGL2()) {
   showNoWebGL2('');
 } else {
   let app = null;
