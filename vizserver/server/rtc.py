@@ -88,7 +88,7 @@ async def offer(request: Request) -> dict[str, Any]:
     if peers is None:
         raise HTTPException(503, "WebRTC is off on this server (vizserver serve --no-webrtc); use the WebSocket")
     body = await _offer_body(request)
-    hub = runtime_of(request).hubs.get(body.session_id)
+    hub = await runtime_of(request).find_hub(body.session_id)
     try:
         answer = await peers.offer(hub, body.token, body.sdp, body.video)
     except RtcOfferError as exc:

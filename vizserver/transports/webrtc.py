@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import json
 import logging
@@ -60,7 +59,7 @@ from vizserver.protocol.messages import (
 from vizserver.protocol.outbox import OutboxOverflow
 from vizserver.protocol.presence import is_presence
 from vizserver.sessions.session import Refused
-from vizserver.streaming.hub import ClientLink, SessionHub
+from vizserver.streaming.hub import ClientHub, ClientLink, SessionHub
 from vizserver.transports.bad_messages import BadMessageWindow
 from vizserver.transports.rtc_config import IceServer, media_kinds, remote_max_message_bytes
 from vizserver.transports.websocket import HELLO_TIMEOUT_S
@@ -150,9 +149,9 @@ class RtcPeers:
     def __len__(self) -> int:
         return len(self.peers)
 
-    async def offer(self, hub: SessionHub | None, token: str, sdp: str, video: bool) -> RtcAnswer:
+    async def offer(self, hub: ClientHub | None, token: str, sdp: str, video: bool) -> RtcAnswer:
         """Answer a browser's offer and start serving the peer; :class:`RtcOfferError` when refused."""
-        if hub is None or hub.session.member(token) is None:
+        if hub is None or not hub.knows(token):
             raise RtcOfferError(404, "unknown session or bad token")
         if len(self.peers) >= self.max_peers:
             raise RtcOfferError(429, f"the server holds {len(self.peers)} WebRTC peer connections (its limit)")
@@ -170,6 +169,8 @@ class RtcPeers:
             raise RtcOfferError(400, "sdp: video was asked for but the offer has no video transceiver (recvonly)")
         if video and self.video_factory is None:
             raise RtcOfferError(503, "this server cannot render video (vizserver/transports/video.py is not available)")
+        if video and not isinstance(hub, SessionHub):
+            raise RtcOfferError(503, "video is rendered by the server process that owns the session; connect to it")
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[_aiortc_ice_server(s) for s in self.ice_servers]))
         peer = RtcPeer(
             secrets.token_urlsafe(PEER_ID_BYTES), pc, hub, token, remote_max_message_bytes(sdp),
@@ -231,7 +232,7 @@ class RtcPeer:
         self,
         peer_id: str,
         pc: RTCPeerConnection,
-        hub: SessionHub,
+        hub: ClientHub,
         token: str,
         max_message_bytes: int,
         stall_timeout_s: float,
@@ -304,9 +305,7 @@ class RtcPeer:
         if hello is None:
             return
         link = ClientLink()
-        joined: Any = self.hub.connect(self.token, hello, link)
-        if inspect.isawaitable(joined):  # a hub that relays to another process answers later
-            joined = await joined
+        joined = await self.hub.accept(self.token, hello, link)
         if isinstance(joined, Refused):
             await self._close(joined.code, joined.reason)
             return
@@ -330,7 +329,7 @@ class RtcPeer:
 
     def _start_video(self, client_id: str, link: ClientLink) -> None:
         """Make the client's video view and send its track; if it cannot be made, say so and stream fields."""
-        assert self.video_factory is not None
+        assert self.video_factory is not None and isinstance(self.hub, SessionHub)  # offer() checked both
         try:
             self.video = self.video_factory(self.hub, client_id)
         except (ImportError, ValueError, VizServerError) as exc:
