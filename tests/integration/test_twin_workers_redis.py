@@ -9,8 +9,11 @@ to 2 at the start); twin time restarts at 0 on a new worker, so a frame says whi
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +100,25 @@ async def frame_at(client: Client, object_id: int, *, after: float = -1.0, befor
             return frame
 
 
+def job_pid(line: str) -> int:
+    """The twin process's id in a worker's "running session ... (process PID)" line."""
+    return int(line.rsplit("(process ", 1)[1].split(")")[0])
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (waiting for it; a zombie counts as ended)."""
+    deadline = time.monotonic() + WAIT_S
+    status = Path(f"/proc/{pid}/status")
+    while time.monotonic() < deadline:
+        try:
+            if "\tZ" in next(line for line in status.read_text().splitlines() if line.startswith("State:")):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)  # polling /proc: nothing signals another process's end to a non-parent
+    return False
+
+
 def test_a_worker_runs_the_twin_is_steered_and_a_killed_worker_moves_it_with_its_parameters(cluster: Cluster) -> None:
     session = cluster.server.default_session()
 
@@ -107,7 +129,7 @@ def test_a_worker_runs_the_twin_is_steered_and_a_killed_worker_moves_it_with_its
         first = cluster.worker("wa")
         status = await running_twin(client)
         assert {p["name"] for p in status["parameters"]} >= {"rate", "amplitude"}
-        first.said("running session")
+        twin_pid = job_pid(first.said("running session"))
         box = await twin_object(client)
         frame = await frame_at(client, box)
         assert frame.values.max() <= 2.0  # default amplitude 1: u = c (1 + x)
@@ -124,6 +146,7 @@ def test_a_worker_runs_the_twin_is_steered_and_a_killed_worker_moves_it_with_its
         assert "moving the twin to another worker" in moved["message"]
         await twin_status(client, "running")
         second.said("running session")
+        assert await asyncio.to_thread(gone, twin_pid)  # the killed worker's twin process died with it
         resumed = await frame_at(client, box, before=2.0)  # twin time restarted: the second worker's frame
         assert resumed.values.min() >= 0.45 and resumed.values.max() <= 1.05  # amplitude 0.5, rate 0 in force
         status = await client.message("twin", timeout=WAIT_S)
@@ -196,3 +219,40 @@ def test_a_bad_url_is_one_line_and_an_unreachable_redis_is_retried_until_it_answ
     finally:
         worker.stop()
         redis.kill()
+
+
+def test_a_crashed_twin_process_is_reported_and_its_job_runs_again(cluster: Cluster) -> None:
+    session = cluster.server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(cluster.server, session))
+        worker = cluster.worker("wa")
+        await running_twin(client)
+        os.kill(job_pid(worker.said("running session")), signal.SIGKILL)  # the twin's process only: the worker goes on
+        crashed = await twin_status(client, "restarting", "died (SIGKILL)")
+        assert "the twin process on worker wa" in crashed["message"]
+        await twin_status(client, "running")
+        assert worker.process.poll() is None and worker.said("died (SIGKILL)")
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_hung_twin_is_moved_and_its_process_killed(cluster: Cluster) -> None:
+    session = cluster.server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(cluster.server, session))
+        worker = cluster.worker("wa")
+        await running_twin(client)
+        box = await twin_object(client)
+        await frame_at(client, box, after=1.0)
+        await client.send({"type": "twin_action", "seq": 1, "action": "hang"})
+        hung = await twin_status(client, "restarting", "worker wa stopped answering")
+        assert "moving the twin to another worker" in hung["message"]
+        worker.said("(a hung twin); killing it")  # its only slot is freed for the job's next generation
+        await twin_status(client, "running")
+        await frame_at(client, box, before=1.0)
+        await client.close()
+
+    asyncio.run(scenario())

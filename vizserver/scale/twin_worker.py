@@ -1,13 +1,13 @@
 """``vizserver worker --redis URL``: take twin jobs from Redis and run them (docs/twins.md, "Twin workers over Redis").
 
 :class:`TwinWorker` joins the consumer group ``workers`` on ``vz:twin:jobs``, claims up to
-``max_twins`` jobs and runs each in a thread with the ordinary worker loop
-(:func:`vizserver.twins.worker.serve`) over a :class:`~vizserver.scale.twin_channel.RedisChannel`.
-A heartbeat thread refreshes ``vz:worker:{id}`` (TTL 3 s) and the claims of its jobs, and marks a job
-whose session has moved on to a newer generation, which then stops. SIGTERM (or Ctrl-C) hands every
-running job back (a ``released`` entry the server answers by posting it again) and exits 0. Redis being
-unreachable is said once and retried with backoff; a job that cannot be run is acked with a ``failed``
-message the server shows to the session.
+``max_twins`` jobs and runs each in a process of its own (:mod:`vizserver.scale.twin_job_process`),
+so a twin that crashes or hangs costs only its job. A heartbeat refreshes ``vz:worker:{id}`` (TTL 3 s)
+and the claims of its jobs, reaps job processes (acking their jobs; a crashed one is reported to
+the session as ``failed``) and kills one that goes on after its session moved to a newer generation
+(a hung twin). SIGTERM (or Ctrl-C) makes every job hand its twin back (``released``, which the server
+answers by posting it again) and exits 0. Redis being unreachable is said and retried with backoff;
+a job entry that cannot be read is acked with a ``failed`` message the server shows to the session.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -22,13 +23,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import redis
 
 from vizserver.errors import VizServerError
+from vizserver.io.isolation import main_script_hidden
 from vizserver.scale.redis_link import check_redis_url, safe_url
 from vizserver.scale.twin_channel import REDIS_FAILURES, RedisChannel
+from vizserver.scale.twin_job_process import EXIT_CRASHED, EXIT_RELEASED, EXIT_SUPERSEDED, job_process_main
 from vizserver.scale.twin_keys import (
     GROUP,
     JOBS,
@@ -44,20 +48,25 @@ from vizserver.scale.twin_keys import (
     worker_key,
 )
 from vizserver.twins import wire
-from vizserver.twins.recipes import build_twin
-from vizserver.twins.worker import EXIT_OK, serve
+from vizserver.twins.worker import EXIT_OK, EXIT_TWIN_FAILED, ChannelClosedError
 
 log = logging.getLogger("vizserver.worker")
 
 HEARTBEAT_S = 1.0
 """How often the worker refreshes its key and its claims (well inside WORKER_TTL_MS)."""
-CLAIM_BLOCK_MS = 500
-"""Longest wait for a job in one read, so a stop request is seen soon."""
+CLAIM_BLOCK_MS = 250
+"""Longest wait for a job in one read, so a stop request and ended jobs are seen soon."""
 SOCKET_TIMEOUT_S = 5.0
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits between attempts to reach Redis; the last one repeats."""
+SUPERSEDED_GRACE_S = 5.0
+"""A job process still running this long after its session moved on is hung in its twin: it is killed."""
 JOIN_TIMEOUT_S = 10.0
-"""On shutdown, how long running jobs get to hand back their twins."""
+"""On shutdown, how long job processes get to hand back their twins before they are killed."""
+
+_CLAIM_FAILURES: tuple[type[BaseException], ...] = (*REDIS_FAILURES, ChannelClosedError)
+"""Redis failing while a job is claimed (directly, or in a channel)."""
+_CONTEXT = multiprocessing.get_context("spawn")  # the worker has threads; children are its own (parent death)
 
 
 class WorkerError(VizServerError):
@@ -68,8 +77,8 @@ class WorkerError(VizServerError):
 class _Running:
     job: TwinJob
     entry_id: bytes
-    thread: threading.Thread | None = None
-    superseded: str | None = None
+    process: BaseProcess
+    superseded_at: float | None = None
 
 
 @dataclass
@@ -82,6 +91,7 @@ class TwinWorker:
     stopping: threading.Event = field(default_factory=threading.Event)
     _running: dict[bytes, _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _own_pending_checked: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -107,17 +117,19 @@ class TwinWorker:
         self.say(f"worker {self.name}: taking twin jobs from {safe_url(self.url)} (at most {self.max_twins} at once)")
         failures = 0
         while not self.stopping.is_set():
+            self._reap()
             try:
                 self._claim_one()
                 failures = 0
-            except REDIS_FAILURES as exc:
+            except _CLAIM_FAILURES as exc:
                 failures += 1
+                self._own_pending_checked = False  # a claim may have been delivered and lost with the error
                 self._wait_for_redis(exc, failures)
         self._shut_down()
         heartbeat.join(JOIN_TIMEOUT_S)
         return 0
 
-    def stop(self, *_args: object) -> None:
+    def stop(self) -> None:
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
@@ -157,10 +169,22 @@ class TwinWorker:
     # --- jobs ---
 
     def _claim_one(self) -> None:
+        if not self._own_pending_checked:
+            # Entries delivered to this name but never started (a Redis error mid-claim, or a previous
+            # worker of the same --name that died): take them again; stale ones are skipped and acked.
+            answer = self.client.xreadgroup(GROUP, self.name, {JOBS: "0"}, count=100)
+            self._own_pending_checked = True
+            for entry_id, fields in entries(answer):
+                with self._lock:
+                    known = entry_id in self._running
+                if not fields:  # deleted since (the server retired it): nothing left to run
+                    self._ack(entry_id)
+                elif not known:
+                    self._take(entry_id, fields)
         with self._lock:
             full = len(self._running) >= self.max_twins
         if full:
-            self.stopping.wait(CLAIM_BLOCK_MS / 1000)  # a job thread ends within a heartbeat or two
+            self.stopping.wait(CLAIM_BLOCK_MS / 1000)  # until a job process ends (reaped next round)
             return
         answer = self.client.xreadgroup(GROUP, self.name, {JOBS: ">"}, count=1, block=CLAIM_BLOCK_MS)
         for entry_id, fields in entries(answer):
@@ -177,47 +201,46 @@ class TwinWorker:
             log.info("worker %s: skipping %s: the session has moved on", self.name, job.describe())
             self._ack(entry_id)
             return
-        running = _Running(job, entry_id)
-        running.thread = threading.Thread(target=self._run_job, args=(running,), name=f"twin {job.session_id}",
-                                          daemon=True)
+        RedisChannel(self.client, job.streams, lambda: None).send_entry({"claimed": self.name})
+        process = _CONTEXT.Process(target=job_process_main, args=(self.url, self.name, job, entry_id),
+                                   name=f"twin {job.session_id}")
+        with main_script_hidden():
+            process.start()
         with self._lock:
-            self._running[entry_id] = running
-        running.thread.start()
+            self._running[entry_id] = _Running(job, entry_id, process)
+        self.say(f"worker {self.name}: running {job.describe()} (process {process.pid})")
 
     def _refuse(self, entry_id: bytes, fields: FieldMap, why: str) -> None:
         self.say(f"worker {self.name}: bad twin job {entry_id.decode()}: {why}")
         named = job_session(fields)
         if named is not None:
-            channel = RedisChannel(self.client, JobStreams.of(*named), lambda: None)
-            with contextlib.suppress(VizServerError):
-                channel.send(*wire.encode(wire.Failed(f"worker {self.name} cannot run the twin job: {why}")))
+            self._tell_session(JobStreams.of(*named), f"worker {self.name} cannot run the twin job: {why}")
         self._ack(entry_id)
 
-    def _run_job(self, running: _Running) -> None:
-        job = running.job
-        channel = RedisChannel(self.client, job.streams, lambda: self._why_stop(running))
-        self.say(f"worker {self.name}: running {job.describe()}")
-        code = EXIT_OK
-        try:
-            channel.send_entry({"claimed": self.name})
-            code = serve(channel, lambda: build_twin(job.recipe), job.recipe.params, job.frame_interval_s)
-        except VizServerError as exc:  # Redis failed before the loop began
-            self.say(f"worker {self.name}: {job.describe()}: {exc}")
-        if self.stopping.is_set() and running.superseded is None:
-            with contextlib.suppress(VizServerError):  # hand the twin back so another worker takes it at once
-                RedisChannel(self.client, job.streams, lambda: None).send_entry(
-                    {"released": f"worker {self.name} is shutting down"})
-        how = "ended" if code == EXIT_OK else f"ended with code {code}"
-        self.say(f"worker {self.name}: {job.describe()} {how}"
-                 f"{'' if running.superseded is None else f' ({running.superseded})'}")
-        self._ack(running.entry_id)
-        with self._lock:
-            self._running.pop(running.entry_id, None)
+    def _tell_session(self, streams: JobStreams, failure: str) -> None:
+        channel = RedisChannel(self.client, streams, lambda: None)
+        with contextlib.suppress(VizServerError):
+            channel.send(*wire.encode(wire.Failed(failure)))
 
-    def _why_stop(self, running: _Running) -> str | None:
-        if self.stopping.is_set():
-            return f"worker {self.name} is shutting down"
-        return running.superseded
+    def _reap(self) -> None:
+        """Ack the jobs whose process ended, and say how each ended (a crash also to the session)."""
+        with self._lock:
+            ended = [r for r in self._running.values() if r.process.exitcode is not None]
+            for r in ended:
+                del self._running[r.entry_id]
+        for r in ended:
+            r.process.join()
+            code = r.process.exitcode
+            assert code is not None
+            if (code < 0 or code == EXIT_CRASHED) and r.superseded_at is None and not self.stopping.is_set():
+                how = f"died ({signal.Signals(-code).name})" if code < 0 else "failed (see the worker's log)"
+                self._tell_session(r.job.streams, f"the twin process on worker {self.name} {how}")
+            else:
+                how = _EXITS.get(code, f"ended with code {code}")
+                if code < 0:
+                    how = f"was killed ({signal.Signals(-code).name})"
+            self.say(f"worker {self.name}: {r.job.describe()} {how}")
+            self._ack(r.entry_id)
 
     def _ack(self, entry_id: bytes) -> None:
         try:
@@ -244,16 +267,31 @@ class TwinWorker:
             except REDIS_FAILURES as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
                 continue
+            now = time.monotonic()
             for r, newest in zip(running, results[2::2], strict=True):
-                if newest is None or int(newest) != r.job.generation:
-                    r.superseded = "the session moved its twin to a newer job"
+                if newest is not None and int(newest) == r.job.generation:
+                    continue
+                if r.superseded_at is None:
+                    r.superseded_at = now
+                elif now - r.superseded_at > SUPERSEDED_GRACE_S and r.process.is_alive():
+                    self.say(f"worker {self.name}: {r.job.describe()} went on {SUPERSEDED_GRACE_S:g} s after its "
+                             "session moved on (a hung twin); killing it")
+                    r.process.kill()
 
     def _shut_down(self) -> None:
         with self._lock:
-            threads = [r.thread for r in self._running.values() if r.thread is not None]
+            processes = [r.process for r in self._running.values()]
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)  # it hands its twin back, then exits
         deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._reap()
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.delete(worker_key(self.name))
@@ -263,6 +301,14 @@ class TwinWorker:
             log.warning("worker %s: could not deregister: %s (its key expires by itself)", self.name, exc)
         self.say(f"worker {self.name}: stopped")
         self.client.close()
+
+
+_EXITS = {
+    EXIT_OK: "ended",
+    EXIT_TWIN_FAILED: "ended with code 1 (the twin failed)",
+    EXIT_RELEASED: "handed back",
+    EXIT_SUPERSEDED: "ended (the session moved its twin to a newer job)",
+}
 
 
 def default_name() -> str:
