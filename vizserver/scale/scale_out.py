@@ -146,8 +146,7 @@ class ScaleOut:
         if hub is None or session_id in self.owned:
             return
         try:
-            owned = OwnedSession(self.node, hub, lambda op, args: answer_call(self.runtime.registry, hub.session,
-                                                                              op, args))
+            owned = OwnedSession(self.node, hub, lambda op, args: self._answer(hub, op, args))
             await owned.start()  # listening before the lease says where the session is
             if not await self.node.renew(session_id):  # renew: takes a free lease, keeps this process's
                 log.error("session %s: another server holds its lease; not served here", session_id)
@@ -162,6 +161,12 @@ class ScaleOut:
             self.redis.failed(exc)
             log.error("session %s: could not announce it in Redis (%s); its clients here are served", session_id,
                       exc)
+
+    def _answer(self, hub: SessionHub, op: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        status, body = answer_call(self.runtime.registry, hub.session, op, args)
+        if status == 200 and op in ("join", "invite"):
+            self.runtime.saved_soon(hub.session.id)  # the member survives this process
+        return status, body
 
     async def hub_for(self, session_id: str) -> ClientHub | None:
         """The hub that serves ``session_id`` here: this process's, an edge, or a session taken over; None when

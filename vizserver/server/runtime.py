@@ -222,6 +222,10 @@ class ServerRuntime:
             return
         log.info("sessions are saved to %s", path)
 
+    def saved_soon(self, session_id: str) -> None:
+        """Session ``session_id`` changed outside its hub (a member joined over HTTP): save it soon."""
+        self._changed(session_id)
+
     def _changed(self, session_id: str) -> None:
         if self.saver is not None:
             self.saver.changed(session_id)

@@ -225,10 +225,13 @@ async def default_session(request: Request) -> dict[str, Any]:
 
 def _join(request: Request, session: Session, name: str, now: float, role: Role = "participant") -> Member:
     address = request.client.host if request.client is not None else None
+    runtime = runtime_of(request)
     try:
-        return runtime_of(request).registry.join(session, name, now, role, address)
+        member = runtime.registry.join(session, name, now, role, address)
     except LimitExceededError as exc:
         raise HTTPException(429, str(exc)) from exc
+    runtime.saved_soon(session.id)  # a new member is kept even if they never connect before a restart
+    return member
 
 
 def _default(runtime: ServerRuntime) -> Session:
