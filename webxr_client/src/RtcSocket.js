@@ -94,6 +94,8 @@ export class RtcSocket extends EventTarget {
     if (this.readyState !== CONNECTING) return;
     const answer = await signal({ type: 'offer', sdp: this.peer.localDescription.sdp });
     if (this.readyState !== CONNECTING) return;
+    // The server gathers before it answers (no trickle): an answer without candidates can never connect.
+    if (!/^a=candidate:/m.test(answer.sdp)) throw new Error('the server offered no ICE candidates');
     await this.peer.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
   }
 

@@ -127,13 +127,15 @@ function nextEvent(target, type) {
   return new Promise((resolve) => target.addEventListener(type, resolve, { once: true }));
 }
 
+const ANSWER = 'v=0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n';
+
 function rtcSocket(options = {}) {
   const offers = [];
   const socket = new RtcSocket({
     PeerConnection: FakePeer,
     signal: async (offer) => {
       offers.push(offer);
-      return { type: 'answer', sdp: 'v=0 answer' };
+      return { type: 'answer', sdp: ANSWER };
     },
     ...options,
   });
@@ -149,7 +151,7 @@ test('the offer goes out once gathered, the link opens with both channels, text 
   const seen = events(socket, ['open', 'message', 'close']);
   await peer.answered;
   assert.deepEqual(offers, [{ type: 'offer', sdp: 'v=0 offer' }]);
-  assert.deepEqual(peer.remoteDescription, { type: 'answer', sdp: 'v=0 answer' });
+  assert.deepEqual(peer.remoteDescription, { type: 'answer', sdp: ANSWER });
   assert.equal(socket.readyState, RtcSocket.CONNECTING);
   peer.channels.control.openNow();
   assert.equal(socket.readyState, RtcSocket.CONNECTING, 'one channel open is not enough');
@@ -192,6 +194,13 @@ test('a refused offer closes the link before it opened, with the server\'s reaso
   assert.equal(socket.readyState, RtcSocket.CLOSED);
   assert.equal(peer.closed, true);
   assert.throws(() => socket.send('late'), /not open/);
+});
+
+test('an answer without ICE candidates ends the attempt at once', async () => {
+  const socket = new RtcSocket({ PeerConnection: FakePeer, signal: async () => ({ type: 'answer', sdp: 'v=0\r\n' }) });
+  const closed = await nextEvent(socket, 'close');
+  assert.match(closed.reason, /no ICE candidates/);
+  assert.equal(FakePeer.last.remoteDescription, null);
 });
 
 test('channels that never open end the attempt after the open timeout', async () => {
