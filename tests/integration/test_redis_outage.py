@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,10 +96,46 @@ def test_clients_keep_streaming_through_a_redis_outage_and_state_is_saved_when_i
             await _until(lambda: _health(server)["status"] == "ok", "health to say ok again")
             await _until(lambda: _saved_pins(redis_server.url, sid) == ["before the outage", "during the outage"],
                          "the pin made during the outage saved, with the one before")
-            assert _health(server)["redis"]["up"] is True
+            await client.send({"type": "playback", "playing": False, "step": 1})
+            await client.message("playback", step=1, playing=False)
+            await _until(lambda: _metric(server, "vizserver_redis_unsaved_sessions") == 0, "every change saved")
+            back = _health(server)["redis"]
+            assert back["up"] is True and back["outages"] == 1  # dead pooled connections are not a second outage
             assert _metric(server, "vizserver_redis_up") == 1
             await client.send({"type": "playback", "playing": False, "step": 2})
             await client.message("playback", step=2, playing=False)
+            await client.close()
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+
+
+def test_a_hung_redis_counts_as_down_and_clients_are_not_held_up(redis_server: RedisServer, tmp_path: Any) -> None:
+    """A stopped (SIGSTOP) redis-server accepts connections and never answers: the slow case, not the refused one."""
+    server = start_thread_server(settings_for(write_scene(tmp_path), tmp_path / "cache", redis_url=redis_server.url))
+    assert redis_server.process is not None
+    pid = redis_server.process.pid
+    try:
+        session = server.default_session()
+
+        async def scenario() -> None:
+            client = await Client.open(ws_url(server, session))
+            await client.message("playback")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await client.send(_pin("while Redis hangs"))  # a save is due: it must not hold up anything
+                await client.message("annotation")
+                await _until(lambda: _health(server)["status"] == "degraded", "health to say degraded")
+                for step in (1, 2, 3):
+                    await client.send({"type": "playback", "step": step})
+                    await client.message("playback", step=step)
+                    await client.frame(step=step)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await _until(lambda: _health(server)["status"] == "ok", "health to say ok again")
+            await _until(lambda: _saved_pins(redis_server.url, session["session_id"]) == ["while Redis hangs"],
+                         "the pin saved once Redis answers")
             await client.close()
 
         asyncio.run(scenario())

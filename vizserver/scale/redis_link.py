@@ -18,6 +18,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -30,6 +32,9 @@ PING_INTERVAL_S = 0.5
 PING_TIMEOUT_S = 1.0
 SOCKET_TIMEOUT_S = 2.0
 """No Redis command waits longer than this; a slow Redis then counts as down."""
+
+STALE_CONNECTION_RETRIES = 1
+"""A command that fails with a connection error is tried once more (on a new connection) before it fails."""
 
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisConnectionError, RedisTimeoutError, OSError,
                                                  TimeoutError)
@@ -59,8 +64,11 @@ def safe_url(url: str) -> str:
 class RedisLink:
     def __init__(self, url: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.url = check_redis_url(url)
+        # One retry on a fresh connection for a connection error: after Redis restarts, the pool's idle
+        # connections are dead, and the first command on each must not count as a new outage.
         self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S, health_check_interval=5
+            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S, health_check_interval=5,
+            retry=Retry(NoBackoff(), STALE_CONNECTION_RETRIES, supported_errors=(RedisConnectionError,)),
         )
         self.up = False
         self.last_error: str | None = None
