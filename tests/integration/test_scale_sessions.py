@@ -218,3 +218,49 @@ def test_a_killed_owners_session_is_taken_over_and_its_clients_resume(
 
     asyncio.run(scenario())
     assert store.get(f"vz:lease:{sid}") is not None
+
+
+def test_while_redis_is_down_the_owner_serves_its_clients_and_edge_clients_resume_when_it_is_back(
+    tmp_path: Path, cluster_factory: Callable[..., Cluster]
+) -> None:
+    cluster = cluster_factory(write_scene(tmp_path / "scene"), size=2)
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")
+
+    async def scenario() -> None:
+        host = await Client.open(ws(owner.url, sid, created["host_token"]))
+        await host.message("annotations")
+        remote = await Client.open(ws(edge.url, sid, guest["token"]))
+        welcome = await remote.message("welcome")
+        await remote.message("annotations")
+
+        await asyncio.to_thread(cluster.redis.stop)
+        await host.send({**PIN, "text": "during the outage"})  # the owner's own client is served
+        assert (await host.message("annotation"))["annotation"]["text"] == "during the outage"
+        await host.send({"type": "playback", "step": 2})
+        await host.frame(step=2)
+
+        await asyncio.to_thread(cluster.redis.start)  # same port and folder: what was saved is read back
+        code, _ = await remote.closed()  # the edge's client missed what the owner sent meanwhile: it resumes
+        assert code == 1012, cluster.output()
+        deadline = time.monotonic() + WAIT_S
+        while True:  # the owner may not have subscribed again yet (1013): try again, as the page does
+            again = await Client.open(ws(edge.url, sid, guest["token"]),
+                                      hello={"type": "hello", "protocol": 1, "client": "test",
+                                             "resume": {"client_id": welcome["client_id"]}})
+            try:
+                resumed = await again.message("welcome", timeout=2 * WAIT_S)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, cluster.output()
+        assert resumed["member"] == guest["member"]
+        annotations = await again.message("annotations")
+        assert [a["text"] for a in annotations["items"]] == ["during the outage"]
+        await again.send({**PIN, "text": "after"})  # and the edge's client reaches the owner again
+        assert (await host.message("annotation"))["annotation"]["text"] == "after"
+        await again.close()
+        await host.close()
+
+    asyncio.run(scenario())

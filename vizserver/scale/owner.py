@@ -32,6 +32,10 @@ from vizserver.streaming.hub import SessionHub
 
 log = logging.getLogger("vizserver.scale")
 
+EDGE_MISSING_BEATS = 3
+"""An edge missing from the live servers for this many heartbeats in a row is dead (one miss can be a Redis
+that restarted before the edge announced itself again)."""
+
 Call = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]
 """An HTTP call forwarded by an edge: (op, args) -> (status, body)."""
 
@@ -46,6 +50,7 @@ class OwnedSession:
         self.remote: dict[str, RemoteLink] = {}
         """Clients on other processes, by client id."""
         self.lost = False
+        self._missing: dict[str, int] = {}
 
     async def start(self) -> None:
         self.hub.servers = lambda: self.node.urls
@@ -60,7 +65,12 @@ class OwnedSession:
         if not await self.node.renew(self.session_id):
             self.lost = True
             return False
-        for edge_id in [e for e in self.senders if e not in self.node.live]:
+        for edge_id in list(self.senders):
+            missing = self._missing.get(edge_id, 0) + 1 if edge_id not in self.node.live else 0
+            self._missing[edge_id] = missing
+            if missing < EDGE_MISSING_BEATS:
+                continue
+            del self._missing[edge_id]
             log.warning("session %s: server %s is gone; its clients leave", self.session_id, edge_id)
             for client_id, link in list(self.remote.items()):
                 if link.remote_outbox.sender.edge_id == edge_id:

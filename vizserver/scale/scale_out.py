@@ -68,6 +68,7 @@ class ScaleOut:
         self._owning: dict[str, asyncio.Task[None]] = {}
         self.node.on(edge_channel(self.node.server_id), self._edge_heard)
         self.node.on_tick.append(self._tick)
+        self.redis.on_up.append(self._redis_back)
 
     # --- start and stop ---
 
@@ -108,6 +109,8 @@ class ScaleOut:
         return None
 
     async def stop(self) -> None:
+        if self._redis_back in self.redis.on_up:
+            self.redis.on_up.remove(self._redis_back)
         for task in [*self._tasks, *self._owning.values()]:
             task.cancel()
         for fanout in list(self.fanouts.values()):
@@ -269,6 +272,12 @@ class ScaleOut:
                     edge.deliver(batch)
         except BusWireError as exc:
             log.warning("redis: bad message on this server's channel: %s", exc)
+
+    def _redis_back(self) -> None:
+        """Redis answers again: what the owners sent meanwhile is lost, so the clients of edges reconnect and
+        resume (they get the session as it is now); the owners' own clients never noticed."""
+        for edge in self.edges.values():
+            edge.close_all(SERVICE_RESTART, "the link to the session's server was down; reconnect")
 
     # --- every heartbeat ---
 
