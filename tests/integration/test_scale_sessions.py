@@ -264,3 +264,45 @@ def test_while_redis_is_down_the_owner_serves_its_clients_and_edge_clients_resum
         await host.close()
 
     asyncio.run(scenario())
+
+
+def test_an_owner_that_finds_its_lease_taken_lets_the_session_go_and_it_comes_back_from_its_snapshot(
+    tmp_path: Path, cluster_factory: Callable[..., Cluster]
+) -> None:
+    cluster = cluster_factory(write_scene(tmp_path / "scene"), size=1)
+    (server,) = cluster.servers
+    created = create_session(server.url)
+    sid = created["session_id"]
+    store = redis.Redis.from_url(cluster.redis.url)
+
+    async def scenario() -> None:
+        host = await Client.open(ws(server.url, sid, created["host_token"]))
+        welcome = await host.message("welcome")
+        await host.message("annotations")
+        await host.send({**PIN, "text": "saved"})
+        await host.message("annotation")
+        deadline = time.monotonic() + WAIT_S
+        while b"saved" not in (store.get(f"vz:session:{sid}") or b""):
+            assert time.monotonic() < deadline, "the annotation was never saved"
+            await asyncio.sleep(0.05)  # polling Redis, written by another process; no event to wait on
+
+        store.set(f"vz:lease:{sid}", "a-process-that-died", px=2000)  # as if another process had taken it
+        code, _ = await host.closed()
+        assert code == 1012, cluster.output()
+        deadline = time.monotonic() + WAIT_S
+        while True:  # 1013 while the stolen lease runs out; then this process takes the session back
+            again = await Client.open(ws(server.url, sid, created["host_token"]),
+                                      hello={"type": "hello", "protocol": 1, "client": "test",
+                                             "resume": {"client_id": welcome["client_id"]}})
+            try:
+                back = await again.message("welcome", timeout=WAIT_S)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, cluster.output()
+        assert (back["member"], back["role"]) == (welcome["member"], "host")
+        annotations = await again.message("annotations")
+        assert [a["text"] for a in annotations["items"]] == ["saved"]
+        await again.close()
+
+    asyncio.run(scenario())
+    assert store.get(f"vz:lease:{sid}") not in (None, b"a-process-that-died")  # this process holds it again
