@@ -141,3 +141,29 @@ def test_changes_during_an_outage_are_saved_when_redis_returns_and_nothing_saved
         await link.close()
 
     asyncio.run(scenario())
+
+
+def test_a_write_refused_by_a_full_redis_is_tried_again_until_it_is_taken(redis_server: RedisServer) -> None:
+    registry = make_registry()
+    session = registry.create(SCENE, time.monotonic()).session
+    admin = redis.Redis.from_url(redis_server.url)
+
+    async def scenario() -> None:
+        link = RedisLink(redis_server.url)
+        await link.start()
+        saver = RedisSessionSaver(link, _capturer(registry), interval_s=0.1)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)  # every write is refused: OOM
+        saver.changed(session.id)
+        await _until(lambda: saver.write_failures >= 2, "the refused write to be tried again")
+        assert link.up and _saved(redis_server) == {}  # Redis answers (not an outage); the save waits
+        admin.config_set("maxmemory", 0)
+        await asyncio.wait_for(saver.idle(), WAIT_S)
+        assert list(_saved(redis_server)) == [session.id]
+        await saver.close([])
+        await link.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()

@@ -8,8 +8,9 @@ saver's one thread, and written (``SET`` + ``SADD``, or ``DEL`` + ``SREM``) in o
 
 While Redis is down nothing is lost that matters: a session that changed, or whose write failed, is
 remembered by id and saved again, as it is then, when :class:`~vizserver.scale.redis_link.RedisLink`
-sees Redis come back (``on_up``); a session that ended meanwhile is deleted then. What is saved is
-always the latest state, so a retry never writes an older snapshot over a newer one.
+sees Redis come back (``on_up``); a session that ended meanwhile is deleted then. A write that a
+reachable Redis refuses (out of memory under ``noeviction``) is tried again an interval later. What
+is saved is always the latest state, so a retry never writes an older snapshot over a newer one.
 """
 
 from __future__ import annotations
@@ -207,7 +208,9 @@ class RedisSessionSaver:
             self._failing = True
             self._waiting.update(i for i, _ in texts)
             self._waiting.update(gone)
-            if not isinstance(exc, ResponseError):
+            if isinstance(exc, ResponseError):  # Redis answers but refuses (out of memory): try again later
+                asyncio.get_running_loop().call_later(self.interval_s, self._retry_waiting)
+            else:  # down or slow: Redis answering again (on_up) saves them
                 self._link.failed(exc)
             return
         self.writes += 1
@@ -217,6 +220,9 @@ class RedisSessionSaver:
 
     def _redis_back(self) -> None:
         self._back.set()
+        self._retry_waiting()
+
+    def _retry_waiting(self) -> None:
         if self._closed:
             return
         waiting, self._waiting = self._waiting, set()
