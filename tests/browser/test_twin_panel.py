@@ -34,11 +34,13 @@ RUNNING = "s.twin && s.twin.state === 'running' && s.twin.params.cycle_length !=
 
 RECORD_SENT = """
 window.__sent = [];
-const send = WebSocket.prototype.send;
-WebSocket.prototype.send = function (data) {
-  if (typeof data === 'string') window.__sent.push({ t: performance.now(), message: JSON.parse(data) });
-  return send.call(this, data);
-};
+for (const Link of [WebSocket, RTCDataChannel]) { // the page's messages go on either (docs/protocol.md "WebRTC")
+  const send = Link.prototype.send;
+  Link.prototype.send = function (data) {
+    if (typeof data === 'string') window.__sent.push({ t: performance.now(), message: JSON.parse(data) });
+    return send.call(this, data);
+  };
+}
 """
 
 

@@ -42,11 +42,13 @@ TWIN_START_MS = 120_000
 
 RECORD_SENT = """
 window.__sent = [];
-const send = WebSocket.prototype.send;
-WebSocket.prototype.send = function (data) {
-  if (typeof data === 'string') window.__sent.push(JSON.parse(data));
-  return send.call(this, data);
-};
+for (const Link of [WebSocket, RTCDataChannel]) { // the page's messages go on either (docs/protocol.md "WebRTC")
+  const send = Link.prototype.send;
+  Link.prototype.send = function (data) {
+    if (typeof data === 'string') window.__sent.push(JSON.parse(data));
+    return send.call(this, data);
+  };
+}
 """
 INSECURE = "WebXR needs a secure page: open the https:// link (vizserver serve --https)"
 
