@@ -141,3 +141,49 @@ def test_a_hung_redis_counts_as_down_and_clients_are_not_held_up(redis_server: R
         asyncio.run(scenario())
     finally:
         server.stop()
+
+
+def test_a_server_started_while_redis_is_down_serves_and_leaves_saved_sessions_alone(
+    redis_server: RedisServer, tmp_path: Any
+) -> None:
+    scene = write_scene(tmp_path)
+    first = start_thread_server(settings_for(scene, tmp_path / "cache1", redis_url=redis_server.url))
+    try:
+        saved_id = first.default_session()["session_id"]
+        deadline = time.monotonic() + WAIT_S
+        while not _exists(redis_server.url, saved_id):
+            assert time.monotonic() < deadline, "the first server's session was not saved"
+            time.sleep(0.05)  # polling Redis from outside the server
+    finally:
+        first.stop()
+
+    redis_server.stop()
+    second = start_thread_server(settings_for(scene, tmp_path / "cache2", redis_url=redis_server.url))
+    try:
+        health = _health(second)
+        assert health["status"] == "degraded" and health["redis"]["up"] is False
+        session = second.default_session()  # a session of its own to serve meanwhile
+
+        async def scenario() -> None:
+            client = await Client.open(ws_url(second, session))
+            await client.message("welcome")
+            await client.send(_pin("made while Redis was down"))
+            await client.message("annotation")
+            await asyncio.to_thread(redis_server.start)
+            await _until(lambda: _health(second)["status"] == "ok", "health to say ok")
+            await _until(lambda: _saved_pins(redis_server.url, session["session_id"]) == ["made while Redis was down"],
+                         "the new session saved once Redis is back")
+            await client.close()
+
+        asyncio.run(scenario())
+        assert _exists(redis_server.url, saved_id)  # what was saved before is still there
+    finally:
+        second.stop()
+
+
+def _exists(redis_url: str, session_id: str) -> bool:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return bool(client.exists(session_key(session_id))) and bool(client.sismember("vz:sessions", session_id))
+    finally:
+        client.close()

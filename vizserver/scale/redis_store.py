@@ -32,10 +32,6 @@ log = logging.getLogger("vizserver.store")
 SESSIONS_KEY = "vz:sessions"
 """The set of saved session ids."""
 
-ROWS_WAIT_S = 30.0
-"""At start, how long reading the saved sessions waits for an unreachable Redis before giving up."""
-
-
 def session_key(session_id: str) -> str:
     """Where a session's snapshot JSON is kept."""
     return f"vz:session:{session_id}"
@@ -62,14 +58,13 @@ class RedisSessionSaver:
         """Writes go to Redis in the order their snapshots were taken."""
         self._idle = asyncio.Event()
         self._idle.set()
-        self._back = asyncio.Event()
         self._failing = False
         self._closed = False
         self.writes = 0
         """``MULTI`` transactions written (each saves every session that changed since the one before)."""
         self.write_failures = 0
         """Writes that Redis did not take (down, slow, or refused); their sessions were kept for a retry."""
-        link.on_up.append(self._redis_back)
+        link.on_up.append(self._retry_waiting)
 
     @property
     def where(self) -> str:
@@ -81,32 +76,22 @@ class RedisSessionSaver:
         return len(self._dirty | self._waiting)
 
     async def rows(self) -> list[SavedRow]:
-        """Every saved session, oldest first; while Redis is unreachable this waits for it (up to
-        ``ROWS_WAIT_S``), then raises :class:`StoreError`, so a start never forgets what Redis holds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ROWS_WAIT_S
+        """Every saved session, oldest first. While Redis is unreachable: none, said in the log (they stay in
+        Redis; with scale-out a session is restored when first asked for, by the process that takes it over)."""
         client = self._link.client
-        while True:
-            try:
-                ids = sorted(_text(i) for i in await client.smembers(SESSIONS_KEY))
-                texts = await client.mget([session_key(i) for i in ids]) if ids else []
-                break
-            except ResponseError as exc:
-                raise StoreError(f"sessions in {self.where}: {exc} (is {SESSIONS_KEY} some other program's key?)") \
-                    from None
-            except REDIS_ERRORS as exc:
-                self._link.failed(exc)
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise StoreError(f"sessions in {self.where}: cannot be read ({type(exc).__name__}: {exc}); "
-                                     f"waited {ROWS_WAIT_S:.0f} s for Redis") from None
-                self._back.clear()
-                try:
-                    await asyncio.wait_for(self._back.wait(), left)
-                except TimeoutError:
-                    continue
+        try:
+            ids = sorted(_text(i) for i in await client.smembers(SESSIONS_KEY))
+            texts = await client.mget([session_key(i) for i in ids]) if ids else []
+        except ResponseError as exc:
+            raise StoreError(f"sessions in {self.where}: {exc} (is {SESSIONS_KEY} some other program's key?)") \
+                from None
+        except REDIS_ERRORS as exc:
+            self._link.failed(exc)
+            log.error("session store %s: saved sessions cannot be read now (%s: %s); none restored at start, "
+                      "they stay in Redis", self.where, type(exc).__name__, exc)
+            return []
         found = [(i, _text(t)) for i, t in zip(ids, texts, strict=True) if t is not None]
-        rows = await loop.run_in_executor(self._executor, _rows, found)
+        rows = await asyncio.get_running_loop().run_in_executor(self._executor, _rows, found)
         return sorted(rows, key=lambda r: r.updated_at)
 
     async def delete(self, session_ids: Iterable[str]) -> None:
@@ -138,8 +123,8 @@ class RedisSessionSaver:
             self._timer.cancel()
             self._timer = None
         self._closed = True
-        if self._redis_back in self._link.on_up:
-            self._link.on_up.remove(self._redis_back)
+        if self._retry_waiting in self._link.on_up:
+            self._link.on_up.remove(self._retry_waiting)
         self._dirty.update(session_ids)
         self._dirty |= self._waiting
         self._waiting.clear()
@@ -153,7 +138,7 @@ class RedisSessionSaver:
     def _flush(self) -> None:
         self._timer = None
         if not self._link.up and not self._closed:
-            self._waiting |= self._dirty  # no write can succeed now; Redis coming back saves them (_redis_back)
+            self._waiting |= self._dirty  # no write can succeed now; Redis coming back saves them (on_up)
             self._dirty = set()
             self._settle()
             return
@@ -217,10 +202,6 @@ class RedisSessionSaver:
         if self._failing:
             log.info("session store %s: saving again", self.where)
         self._failing = False
-
-    def _redis_back(self) -> None:
-        self._back.set()
-        self._retry_waiting()
 
     def _retry_waiting(self) -> None:
         if self._closed:
