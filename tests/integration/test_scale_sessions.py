@@ -32,7 +32,24 @@ PIN = {"type": "annotation_add", "kind": "pin", "object": 1, "point": [0.5, 0.5,
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("scale")
     with Cluster(root / "cluster", write_scene(root / "scene"), size=2) as started:
+        for server in started.servers:
+            asyncio.run(every_process_known(started, server.url))
         yield started
+
+
+async def every_process_known(cluster: Cluster, url: str) -> None:
+    """Wait until the process at ``url`` lists every process in ``welcome.servers`` (each learns of the others
+    on its heartbeat, every second)."""
+    created = create_session(url)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        client = await Client.open(ws(url, created["session_id"], created["host_token"]))
+        listed = (await client.message("welcome"))["servers"]
+        await client.close()
+        if set(listed) == set(cluster.urls):
+            return
+        assert time.monotonic() < deadline, listed
+        await asyncio.sleep(0.1)  # the next heartbeat; nothing to wait on from outside
 
 
 def ws(base_url: str, session_id: str, token: str) -> str:
@@ -52,16 +69,6 @@ def test_the_default_session_is_one_session_across_processes(cluster: Cluster) -
     assert first["session_id"] == second["session_id"], cluster.output()
     assert first["token"] != second["token"]
 
-    async def servers_listed() -> list[str]:
-        client = await Client.open(ws(cluster.servers[1].url, second["session_id"], second["token"]))
-        welcome = await client.message("welcome")
-        await client.close()
-        return list(welcome["servers"])
-
-    deadline = time.monotonic() + WAIT_S
-    while set(listed := asyncio.run(servers_listed())) != set(cluster.urls):  # known after a heartbeat
-        assert time.monotonic() < deadline, listed
-
 
 def test_clients_on_two_processes_share_members_annotations_and_frames(cluster: Cluster) -> None:
     owner, edge = cluster.servers
@@ -76,7 +83,7 @@ def test_clients_on_two_processes_share_members_annotations_and_frames(cluster: 
         welcome = await remote.message("welcome")
         assert welcome["session_id"] == sid and welcome["role"] == "participant"
         assert welcome["member"] == guest["member"]
-        assert edge.url in welcome["servers"], welcome
+        assert set(welcome["servers"]) == {owner.url, edge.url}, welcome
         await members_named(host, {"host", "guest"})
         await members_named(remote, {"host", "guest"})
         await remote.message("annotations")
@@ -177,6 +184,30 @@ def test_presence_crosses_processes(cluster: Cluster) -> None:
         await there.client.close()
         await here.until(lambda: there_id not in here.slots.values())  # it left: its slot is gone
         await here.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_edge_refuses_the_presence_of_a_client_the_host_made_an_observer(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")
+
+    async def scenario() -> None:
+        host = await Client.open(ws(owner.url, sid, created["host_token"]))
+        remote = await Client.open(ws(edge.url, sid, guest["token"]))
+        await remote.message("welcome")
+        await host.send({"type": "set_role", "member": guest["member"], "role": "observer"})
+        while True:  # the edge hears the new role with the owner's members message
+            members = await remote.message("members")
+            if {m["id"]: m["role"] for m in members["members"]}[guest["member"]] == "observer":
+                break
+        await remote.send(at(0.5))
+        error = await remote.message("error")
+        assert error["code"] == "forbidden" and "presence" in error["message"], error
+        await remote.close()
+        await host.close()
 
     asyncio.run(scenario())
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -45,6 +47,8 @@ SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
 """Close code: the session's server did not answer; try again."""
 DENIAL_QUIET_S = 1.0
+MEMBERS_PREFIX = '{"type":"members"'
+"""How a ``members`` text starts (its ``type`` is its first field): an edge reads roles from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,8 @@ class EdgeHub:
 
     def deliver(self, batch: EdgeBatch) -> None:
         for text, to in batch.texts:
+            if text.startswith(MEMBERS_PREFIX):
+                self._roles_from(text)
             for client_id in to:
                 self._put(client_id, text)
         for pair, to in batch.frames:
@@ -168,6 +174,19 @@ class EdgeHub:
             link = self.links.get(client_id)
             if link is not None:
                 link.request_close(code, reason)
+
+    def _roles_from(self, text: str) -> None:
+        """Keep this process's clients' roles as the owner's ``members`` says (a role can change mid-session)."""
+        try:
+            listed = json.loads(text).get("members")
+            roles = {m["id"]: m["role"] for m in listed if isinstance(m, dict)}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        for client_id in self.links:
+            meta = self.peers.get(client_id)
+            role = roles.get(meta.member) if meta is not None and meta.member is not None else None
+            if meta is not None and isinstance(role, str) and role != meta.role:
+                self.peers[client_id] = dataclasses.replace(meta, role=role)
 
     def _put(self, client_id: str, text: str) -> None:
         link = self.links.get(client_id)

@@ -27,6 +27,9 @@ from vizserver.streaming.hub import ClientLink
 
 log = logging.getLogger("vizserver.scale")
 
+GOING_AWAY = 1001
+SERVICE_RESTART = 1012
+
 Publish = Callable[[bytes, Callable[[bool], None]], None]
 """Publish a message to the edge's channel; the callback is told (on the loop) whether it went out."""
 
@@ -176,6 +179,8 @@ class RemoteLink(ClientLink):
     def request_close(self, code: int, reason: str) -> None:
         if self.close_request is not None:
             return
+        if code == GOING_AWAY:  # the owner stops, not the client's server: it reconnects, and resumes elsewhere
+            code, reason = SERVICE_RESTART, "the session's server is shutting down; reconnect"
         self.close_request = (code, reason)
         outbox = self.remote_outbox
         outbox.sender.close(outbox, code, reason)
