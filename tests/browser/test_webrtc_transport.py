@@ -18,6 +18,7 @@ from fixtures.browser import (
     CHROMIUM,
     RTC_CHROMIUM_ARGS,
     RTC_SERVER_ENV,
+    VIEWPORT,
     canvas_pixels,
     changed_fraction,
     ensure_client_built,
@@ -153,3 +154,36 @@ def test_lost_webrtc_link_resumes_over_the_websocket(rtc_server: LiveServer, ope
     frames = received(page, "websocket")
     show_last_step(page)
     assert received(page, "websocket") > frames, "no frames over the WebSocket after the fallback"
+
+
+@pytest.mark.parametrize(
+    ("offer", "why"),
+    [("refused", "WebRTC offer failed"), ("unanswered", "WebRTC did not connect within 6 s")],
+)
+def test_webrtc_that_cannot_connect_falls_back_within_the_first_attempt(
+    rtc_server: LiveServer, browser: Browser, offer: str, why: str
+) -> None:
+    """The offer fails on the network, or never gets an answer: the page opens the WebSocket in the same attempt."""
+    session = post_json(f"{rtc_server.url}/api/sessions", {}).json()
+    context = browser.new_context(viewport=VIEWPORT)
+    errors: list[str] = []
+    try:
+        if offer == "refused":
+            context.route("**/api/rtc/offer", lambda route: route.abort("connectionrefused"))
+        else:
+            context.route("**/api/rtc/offer", lambda route: None)  # the request stays pending
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(session_url(rtc_server, session))
+        wait_ready(page)
+        wait_state(page, "s.connection === 'open' && s.objects[0].liveField === 'pressure'")
+        s = state(page)
+        assert s["transport"]["transport"] == "websocket"
+        assert s["transport"]["fallbacks"] == 1
+        assert s["transport"]["lastFallback"].startswith(why), s["transport"]
+        assert s["welcomes"] == 1, "the user saw a second connection"
+        assert page.inner_text("#status").startswith("Connected · WebSocket")
+        assert received(page, "websocket") > 0
+    finally:
+        context.close()
+    assert not errors, errors
