@@ -116,6 +116,7 @@ def test_many_cycles_leak_nothing(tmp_path: Path) -> None:
                 client = await RtcClient.open(url, session, hello={"type": "ping", "t": 1.0})
                 closed = await client.closed()
                 assert closed["code"] == 4001
+                await asyncio.wait_for(client.closed_event.wait(), 20)  # the server closed the connection
             await client.close()
             await until_gone(url)
 
@@ -135,7 +136,10 @@ def test_many_cycles_leak_nothing(tmp_path: Path) -> None:
                 await visit(cycle % 3)
             after = await settled(baseline)
             names = sorted(t.name for t in threading.enumerate())
-            assert after == baseline, f"(tasks, threads, peer connections): {baseline} before, {after} after {names}"
+            assert all(a <= b for a, b in zip(after, baseline, strict=True)), (  # other tests' threads may end
+                f"(tasks, threads, peer connections): {baseline} before, {after} after {names}"
+            )
+            assert after[2] == 0
             assert (await asyncio.to_thread(health, url))["webrtc"] == {"enabled": True, "peers": 0}
         finally:
             server.should_exit = True

@@ -325,7 +325,9 @@ class RtcPeer:
         finally:
             for task in (reader, writer, ended):
                 task.cancel()
-            await asyncio.gather(reader, writer, ended, return_exceptions=True)
+            for outcome in await asyncio.gather(reader, writer, ended, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.error("peer %s: %s", self.peer_id, outcome, exc_info=outcome)
 
     def _start_video(self, client_id: str, link: ClientLink) -> None:
         """Make the client's video view and send its track; if it cannot be made, say so and stream fields."""
