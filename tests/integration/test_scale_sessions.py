@@ -20,6 +20,7 @@ import pytest
 import redis
 from fixtures.cluster import Cluster, cluster_factory, create_session, get_json, join_session, post_json
 from fixtures.server import WAIT_S, Client, write_scene
+from websockets.exceptions import ConnectionClosed
 
 from vizserver.protocol.presence import Pose, Presence, decode_batch, encode_presence
 
@@ -54,6 +55,20 @@ async def every_process_known(cluster: Cluster, url: str) -> None:
 
 def ws(base_url: str, session_id: str, token: str) -> str:
     return f"{base_url.replace('http://', 'ws://', 1)}/ws/{session_id}?token={token}"
+
+
+async def resumed(url: str, client_id: str) -> tuple[Client, dict[str, Any]]:
+    """Reconnect with ``hello.resume``, as the page does after a 1012: again after a refusal (1013 while the
+    session's new owner is not reachable yet); the connection and its welcome."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        client = await Client.open(url, hello={"type": "hello", "protocol": 1, "client": "test",
+                                               "resume": {"client_id": client_id}})
+        try:
+            return client, await client.message("welcome")
+        except ConnectionClosed:
+            assert time.monotonic() < deadline, "no process took the resume"
+            await asyncio.sleep(0.1)  # the page's back-off between attempts, not synchronisation
 
 
 async def members_named(client: Client, names: set[str]) -> dict[str, Any]:
@@ -237,12 +252,9 @@ def test_a_killed_owners_session_is_taken_over_and_its_clients_resume(
         code, _ = await remote.closed(timeout=WAIT_S)
         assert code == 1012, cluster.output()
 
-        again = await Client.open(ws(survivor.url, sid, guest["token"]),
-                                  hello={"type": "hello", "protocol": 1, "client": "test",
-                                         "resume": {"client_id": welcome["client_id"]}})
-        resumed = await again.message("welcome")
-        assert resumed["member"] == welcome["member"] and resumed["role"] == "participant", cluster.output()
-        assert resumed["servers"] == [survivor.url]
+        again, back = await resumed(ws(survivor.url, sid, guest["token"]), welcome["client_id"])
+        assert back["member"] == welcome["member"] and back["role"] == "participant", cluster.output()
+        assert back["servers"] == [survivor.url]
         annotations = await again.message("annotations")
         assert [a["text"] for a in annotations["items"]] == ["kept"]
         await again.close()
@@ -276,17 +288,8 @@ def test_while_redis_is_down_the_owner_serves_its_clients_and_edge_clients_resum
         await asyncio.to_thread(cluster.redis.start)  # same port and folder: what was saved is read back
         code, _ = await remote.closed()  # the edge's client missed what the owner sent meanwhile: it resumes
         assert code == 1012, cluster.output()
-        deadline = time.monotonic() + WAIT_S
-        while True:  # the owner may not have subscribed again yet (1013): try again, as the page does
-            again = await Client.open(ws(edge.url, sid, guest["token"]),
-                                      hello={"type": "hello", "protocol": 1, "client": "test",
-                                             "resume": {"client_id": welcome["client_id"]}})
-            try:
-                resumed = await again.message("welcome", timeout=2 * WAIT_S)
-                break
-            except Exception:
-                assert time.monotonic() < deadline, cluster.output()
-        assert resumed["member"] == guest["member"]
+        again, back = await resumed(ws(edge.url, sid, guest["token"]), welcome["client_id"])
+        assert back["member"] == guest["member"]
         annotations = await again.message("annotations")
         assert [a["text"] for a in annotations["items"]] == ["during the outage"]
         await again.send({**PIN, "text": "after"})  # and the edge's client reaches the owner again
@@ -320,16 +323,8 @@ def test_an_owner_that_finds_its_lease_taken_lets_the_session_go_and_it_comes_ba
         store.set(f"vz:lease:{sid}", "a-process-that-died", px=2000)  # as if another process had taken it
         code, _ = await host.closed()
         assert code == 1012, cluster.output()
-        deadline = time.monotonic() + WAIT_S
-        while True:  # 1013 while the stolen lease runs out; then this process takes the session back
-            again = await Client.open(ws(server.url, sid, created["host_token"]),
-                                      hello={"type": "hello", "protocol": 1, "client": "test",
-                                             "resume": {"client_id": welcome["client_id"]}})
-            try:
-                back = await again.message("welcome", timeout=WAIT_S)
-                break
-            except Exception:
-                assert time.monotonic() < deadline, cluster.output()
+        # refused (1013) while the stolen lease runs out; then this process takes the session back
+        again, back = await resumed(ws(server.url, sid, created["host_token"]), welcome["client_id"])
         assert (back["member"], back["role"]) == (welcome["member"], "host")
         annotations = await again.message("annotations")
         assert [a["text"] for a in annotations["items"]] == ["saved"]
@@ -337,3 +332,64 @@ def test_an_owner_that_finds_its_lease_taken_lets_the_session_go_and_it_comes_ba
 
     asyncio.run(scenario())
     assert store.get(f"vz:lease:{sid}") not in (None, b"a-process-that-died")  # this process holds it again
+
+
+def test_three_processes_clients_of_two_edges_see_each_other(
+    tmp_path: Path, cluster_factory: Callable[..., Cluster]
+) -> None:
+    cluster = cluster_factory(write_scene(tmp_path / "scene"), size=3)
+    owner, left, right = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    ann, bob = join_session(left.url, sid, "ann"), join_session(right.url, sid, "bob")
+
+    async def scenario() -> None:
+        a = Peer(await Client.open(ws(left.url, sid, ann["token"])))
+        b = Peer(await Client.open(ws(right.url, sid, bob["token"])))
+        a_id = (await a.client.message("welcome"))["client_id"]
+        b_id = (await b.client.message("welcome"))["client_id"]
+        await b.until(lambda: a_id in b.slots.values())  # an edge's client, announced by its edge to the other
+        await a.until(lambda: b_id in a.slots.values())
+        x = 0.5
+        while abs(b.x.get(a_id, -1.0) - x) > 1e-2:
+            await a.client.send(at(x))
+            await b.until(lambda: a_id in b.x)
+        await a.client.send({**PIN, "text": "left to right"})  # edge -> owner -> the other edge
+        while True:
+            pinned = await b.client.message("annotation")
+            if pinned["annotation"]["text"] == "left to right":
+                break
+        await b.client.frame()  # both edges get the owner's frames
+        await a.client.frame()
+        await a.client.close()
+        await b.until(lambda: a_id not in b.slots.values())
+        await b.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_owner_stopped_by_its_operator_hands_its_session_over_at_once(
+    tmp_path: Path, cluster_factory: Callable[..., Cluster]
+) -> None:
+    cluster = cluster_factory(write_scene(tmp_path / "scene"), size=2)
+    owner, survivor = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(survivor.url, sid, "guest")
+
+    async def scenario() -> None:
+        remote = await Client.open(ws(survivor.url, sid, guest["token"]))
+        welcome = await remote.message("welcome")
+        await remote.message("annotations")
+        await remote.send({**PIN, "text": "just before"})
+        await remote.message("annotation")
+        await asyncio.to_thread(cluster.terminate, 0)  # SIGTERM: saved and its lease released on the way out
+        code, _ = await remote.closed()
+        assert code == 1012, cluster.output()
+        again, back = await resumed(ws(survivor.url, sid, guest["token"]), welcome["client_id"])
+        assert (back["member"], back["role"]) == (guest["member"], "participant"), cluster.output()
+        annotations = await again.message("annotations")
+        assert [a["text"] for a in annotations["items"]] == ["just before"]
+        await again.close()
+
+    asyncio.run(scenario())
