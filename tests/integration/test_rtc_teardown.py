@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
-from fixtures.rtc_client import RtcClient
+from aiortc import RTCConfiguration, RTCPeerConnection
+from fixtures.rtc_client import RtcClient, offer
 from fixtures.server import LiveServer, http, settings_for, start_thread_server, write_scene
 
 from vizserver.app import create_app
 from vizserver.server.runner import make_server
+from vizserver.transports import webrtc
+from vizserver.transports.rtc_config import use_host_addresses
 
 TESTS = Path(__file__).resolve().parent.parent
 CYCLES = 30
@@ -167,3 +169,34 @@ def test_the_server_going_away_says_1001(tmp_path: Path) -> None:
         asyncio.run(scenario())
     finally:
         live.stop()
+
+
+def test_a_peer_that_never_connects_or_never_says_hello_is_dropped(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answered offer whose channels never open, and a peer that opens them but says nothing, are ended
+    after the connect and hello timeouts (shortened here; the server runs in this process)."""
+    monkeypatch.setattr(webrtc, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(webrtc, "HELLO_TIMEOUT_S", 1.0)
+    session = server.default_session()
+
+    async def scenario() -> None:
+        use_host_addresses(("127.0.0.1",))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.createDataChannel("control")
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await offer(server.url, {"session_id": session["session_id"], "token": session["token"],
+                                          "sdp": pc.localDescription.sdp, "type": "offer"})
+        assert answer.status == 200  # ... and the answer is never applied: nothing connects
+        assert health(server.url)["webrtc"]["peers"] == 1
+        await until_gone(server.url)
+        await pc.close()
+
+        silent = await RtcClient.open(server.url, session, hello=None)
+        closed = await silent.closed()
+        assert closed == {"type": "rtc_close", "code": 4001, "reason": "no hello within 1 s"}
+        await asyncio.wait_for(silent.closed_event.wait(), 20)
+        await until_gone(server.url)
+        await silent.close()
+
+    asyncio.run(scenario())
