@@ -187,3 +187,16 @@ def test_webrtc_that_cannot_connect_falls_back_within_the_first_attempt(
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_session_ended_over_webrtc_closes_for_good(rtc_server: LiveServer, open_page: Callable[..., Page]) -> None:
+    """The server's ``rtc_close`` 4010 ends the page's connection as the WebSocket's close code would."""
+    page = host_page(rtc_server, open_page)
+    assert state(page)["transport"]["transport"] == "webrtc"
+    page.click("#end-session")
+    page.click("[data-action='end-session-yes']")
+    wait_state(page, "s.ended !== null && s.ended.code === 4010 && s.connection === 'closed'")
+    assert page.inner_text("#session-ended h1") == "The host ended the session"
+    s = state(page)
+    assert s["transport"]["fallbacks"] == 0, "a close the server asked for is not a lost link"
+    assert s["welcomes"] == 1, "the page reconnected after the session ended"

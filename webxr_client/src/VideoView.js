@@ -193,6 +193,7 @@ export class VideoView {
     if (status.state === 'closed') {
       this.panel.showMessage(`Disconnected: ${status.detail}`);
       this.loading.textContent = `Disconnected: ${status.detail}`;
+      this.loading.dataset.final = 'true'; // no spinner: nothing more will come
       this.loading.hidden = false;
     }
   }
