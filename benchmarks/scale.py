@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import http.client
 import json
@@ -88,6 +89,8 @@ class ClientSpec:
     url: str
     host: bool
     sampled: bool
+    on_owner: bool
+    """Connected to the process that owns its session (else to an edge, through Redis)."""
 
 
 @dataclass
@@ -131,7 +134,7 @@ def plan_clients(urls: list[str], clients: int) -> list[ClientSpec]:
             token = created["host_token"] if k == 0 else join(base, sid, f"s{s}c{k}", source)
             ws = base.replace("http://", "ws://", 1)
             specs.append(ClientSpec(len(specs), s, f"{ws}/ws/{sid}?token={token}", host=k == 0,
-                                    sampled=k >= per_session - SAMPLED_PER_SESSION))
+                                    sampled=k >= per_session - SAMPLED_PER_SESSION, on_owner=base == owner))
     return specs
 
 
@@ -184,7 +187,8 @@ class BenchClient:
                         x, y = struct.unpack_from("<ee", body, BODY_X_OFFSET)
                         self.tally.latencies.append(latency_ms(int(x) + (int(y) << 11)))
         except websockets.ConnectionClosed as closed:
-            self.tally.errors.append(f"closed {closed.rcvd.code if closed.rcvd else None}")
+            rcvd = closed.rcvd
+            self.tally.errors.append(f"{rcvd.code} {rcvd.reason[:60]}" if rcvd else "no close frame")
 
     async def send_presence(self, start: float, stop: float, clients: int) -> None:
         period = 1.0 / PRESENCE_HZ
@@ -232,19 +236,16 @@ async def client_process(specs: list[ClientSpec], total: int, field_name: str, p
         c.window = (start + warmup, stop)
     await asyncio.sleep(max(0.0, start - time.time()))  # the common start the parent chose
     for c in clients:
-        if c.spec.host:
-            await c.ws.send(json.dumps({"type": "playback", "playing": True, "loop": True,
-                                        "speed": min(16.0, FIELD_HZ / c.fps)}))
+        if c.spec.host:  # a host closed by then (1012: its session moved) leaves its session still
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await c.ws.send(json.dumps({"type": "playback", "playing": True, "loop": True,
+                                            "speed": min(16.0, FIELD_HZ / c.fps)}))
     await asyncio.gather(*(c.send_presence(start, stop, total) for c in clients))
     await asyncio.sleep(max(0.0, stop - time.time()))
-    for c in clients:
-        if c.spec.host:  # the next measurement on these servers starts from quiet sessions
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await c.ws.send(json.dumps({"type": "playback", "playing": False}))
     for r in readers:
         r.cancel()
     await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
-    pipe.send(("done", [(c.spec.session, c.tally.frames, c.tally.frame_bytes, c.tally.latencies,
+    pipe.send(("done", [(c.spec.on_owner, c.tally.frames, c.tally.frame_bytes, c.tally.latencies,
                          c.tally.presence_sent, c.tally.errors) for c in clients]))
 
 
@@ -282,7 +283,7 @@ def measure(cluster: Cluster, clients: int, seconds: float, client_processes: in
         for pipe in pipes:
             if not pipe.poll(CONNECT_TIMEOUT_S * 2):
                 raise RuntimeError("a client process did not connect its clients in time")
-            _, count, failed = pipe.recv()
+            _, count, failed = receive(pipe)
             connected += count
             failures += failed
         start = time.time() + 0.5
@@ -303,7 +304,7 @@ def measure(cluster: Cluster, clients: int, seconds: float, client_processes: in
         for pipe in pipes:
             if not pipe.poll(RESULT_TIMEOUT_S):
                 raise RuntimeError("a client process did not report in time")
-            rows += pipe.recv()[1]
+            rows += receive(pipe)[1]
     finally:
         for worker in workers:
             worker.join(10)
@@ -311,6 +312,13 @@ def measure(cluster: Cluster, clients: int, seconds: float, client_processes: in
                 worker.kill()
     return {"rows": rows, "cpu": cpu, "redis_cpu": redis_cpu, "client_cpu": client_cpu, "connected": connected,
             "failures": failures, "load": load, "planned": len(specs)}
+
+
+def receive(pipe: Connection) -> Any:
+    try:
+        return pipe.recv()
+    except EOFError:
+        raise RuntimeError("a client process died (its traceback is on stderr)") from None
 
 
 def report(processes: int, clients: int, seconds: float, vertices: int, field_name: str, result: dict[str, Any]
@@ -330,9 +338,19 @@ def report(processes: int, clients: int, seconds: float, vertices: int, field_na
     if result["failures"]:
         print(json.dumps({"case": case, "metric": "connect failures (first few)", "value": result["failures"]}))
     emit(case, "clients closed by the server during the run", closed, "clients")
+    if closed:
+        reasons = collections.Counter(e for r in rows for e in r[5])
+        print(json.dumps({"case": case, "metric": "how the server closed them", "value": dict(reasons)}), flush=True)
     emit(case, "field frames delivered per client p5", float(np.percentile(rates, 5)), "frames/s", "target",
          FIELD_HZ)
     emit(case, "field frames delivered per client median", float(np.median(rates)), "frames/s")
+    for on_owner, where in ((True, "on the session's owner process"), (False, "on an edge process (via Redis)")):
+        some = [r[1] / seconds for r in rows if r[0] is on_owner]
+        if some and processes > 1:
+            emit(case, f"field frames delivered per client p5, clients {where}", float(np.percentile(some, 5)),
+                 "frames/s", "target", FIELD_HZ)
+            emit(case, f"field frames delivered per client median, clients {where}", float(np.median(some)),
+                 "frames/s")
     emit(case, "field frames delivered in total", frames / seconds, "frames/s", "offered", clients * FIELD_HZ)
     emit(case, "field frame size mean", sum(r[2] for r in rows) / frames if frames else math.nan, "bytes")
     emit(case, "presence latency send to receipt p50", float(np.percentile(latencies, 50)), "ms")
@@ -363,17 +381,18 @@ def main() -> None:
         root = Path(tmp)
         (root / "scene").mkdir()
         scene, vertices = write_scene(root / "scene", args.vertices)
-        for processes in args.processes:
-            try:
-                with Cluster(root / f"p{processes}", scene, processes, shared_cache=root / "cache") as cluster:
-                    for field_name in args.fields:
+        for field_name in args.fields:
+            for processes in args.processes:
+                try:  # a fresh cluster for each: no sessions or connections left from the last measurement
+                    with Cluster(root / f"{field_name}{processes}", scene, processes,
+                                 shared_cache=root / "cache") as cluster:
                         result = measure(cluster, args.clients, seconds, args.client_processes, field_name)
-                        totals[field_name, processes] = report(processes, args.clients, seconds, vertices,
-                                                               field_name, result)
-            except (RuntimeError, OSError) as exc:
-                case = f"{processes} server process(es), {args.clients} clients"
-                print(json.dumps({"case": case, "metric": "error", "value": None, "error": str(exc)[:800]}),
-                      flush=True)
+                    totals[field_name, processes] = report(processes, args.clients, seconds, vertices, field_name,
+                                                           result)
+                except (RuntimeError, OSError) as exc:
+                    case = f"{processes} server process(es), {args.clients} clients, field {field_name}"
+                    print(json.dumps({"case": case, "metric": "error", "value": None, "error": str(exc)[:800]}),
+                          flush=True)
     for (field_name, processes), total in totals.items():
         one = totals.get((field_name, 1))
         if processes != 1 and one:
