@@ -6,7 +6,7 @@ import { ServerApi } from './ServerApi.js';
 export const TRANSPORT_LABELS = { webrtc: 'WebRTC', websocket: 'WebSocket' };
 
 /**
- * Which transport each connection attempt of the page uses (docs/protocol.md "Transport choice"): WebRTC
+ * Which transport each connection attempt of the page uses (docs/protocol.md "WebRTC", the web client's choice): WebRTC
  * data channels when the server offers them (`GET /api/rtc/config`), this browser has RTCPeerConnection
  * and the page does not say `?rtc=0`; else, and for the rest of the page's life once a WebRTC link
  * failed to open or was lost, the WebSocket. `open(url)` is Connection's socket factory: the session,
@@ -16,14 +16,13 @@ export const TRANSPORT_LABELS = { webrtc: 'WebRTC', websocket: 'WebSocket' };
  */
 export class TransportChooser {
   /**
-   * @param {{allowRtc?: boolean, required?: boolean, video?: boolean,
-   *   onTrack?: (event: Event) => void, onChange?: () => void}} [options]
+   * @param {{allowRtc?: boolean, required?: boolean, video?: boolean, onTrack?: (event: Event) => void}} [options]
+   *   `onTrack`: the video track of a `video` peer connection arrived
    */
-  constructor({ allowRtc = true, required = false, video = false, onTrack = () => {}, onChange = () => {} } = {}) {
+  constructor({ allowRtc = true, required = false, video = false, onTrack = () => {} } = {}) {
     this.required = required;
     this.video = video;
     this.onTrack = onTrack;
-    this.onChange = onChange;
     /** Why WebRTC is not used for the rest of the page's life (null while it may be). */
     this.rtcOff = null;
     /** Why the newest attempt did not try WebRTC (null: it did). */
@@ -54,7 +53,6 @@ export class TransportChooser {
         this.received[transport] += 1;
       },
     });
-    socket.addEventListener('open', () => this.onChange());
     socket.addEventListener('track', (event) => this.onTrack(event));
     socket.addEventListener('close', (event) => {
       const lost = socket.transport === 'webrtc' && !socket.closedByUser && event.code === RTC_LOST_CODE;
@@ -115,7 +113,6 @@ export class TransportChooser {
 
   #fellBack(reason) {
     this.lastFallback = reason;
-    this.onChange();
     if (this.required) return;
     this.fallbacks += 1;
     this.rtcOff = `WebRTC failed (${reason}); using the WebSocket`;
