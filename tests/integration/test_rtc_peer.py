@@ -19,7 +19,7 @@ from vizserver.protocol.presence import Pose, Presence, encode_presence
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("rtc")
     live = start_thread_server(
-        settings_for(write_scene(root, resolution=12, noise=True), root / "cache", rtc_host_addresses="127.0.0.1")
+        settings_for(write_scene(root, resolution=18, noise=True), root / "cache", rtc_host_addresses="127.0.0.1")
     )
     yield live
     live.stop()
@@ -105,17 +105,27 @@ def test_presence_on_either_channel_reaches_a_websocket_peer_and_back(server: Li
 
 
 def test_messages_over_the_peers_size_limit_arrive_in_pieces(server: LiveServer) -> None:
-    """An offer that accepts 200-byte messages gets the scene text and every frame split, and both decode."""
+    """An offer that accepts 1200-byte messages gets a long control message and the noisy frames split, and both
+    arrive whole."""
     session = server.default_session()
 
     async def scenario() -> None:
-        client = await RtcClient.open(server.url, session, max_message_size=200)
-        scene = await client.message("scene")  # several KiB of JSON: split on control
-        wave = next(o for o in scene["objects"] if o["name"] == "wave")
-        frame = await client.frame(object=wave["id"])  # 728 values: over 200 bytes, split on fields
-        assert frame.values.shape[0] == wave["vertices"]
-        assert client.pieces["control"] >= 2 and client.pieces["fields"] >= 2
-        await client.close()
+        client = await RtcClient.open(server.url, session, max_message_size=1200)
+        try:
+            scene = await client.message("scene")
+            wave = next(o for o in scene["objects"] if o["name"] == "wave")
+            noisy = next(f["id"] for f in wave["fields"] if f["name"] == "temperature")
+            client.send({"type": "subscribe", "object": wave["id"], "field": noisy})
+            frame = await client.frame(object=wave["id"], field=noisy)  # ~1700 noisy u8 values: split on fields
+            assert frame.values.shape[0] == wave["vertices"]
+            assert client.pieces["fields"] >= 2
+            stroke = [[i / 100.0, 0.5, 0.25] for i in range(100)]
+            client.send({"type": "annotation_add", "kind": "stroke", "points": stroke, "width": 0.01})
+            drawn = await client.message("annotation")  # ~3 KB of JSON: split on control
+            assert drawn["annotation"]["points"] == stroke
+            assert client.pieces["control"] >= 2
+        finally:
+            await client.close()
 
     asyncio.run(scenario())
 
@@ -138,6 +148,8 @@ def test_bad_offers_get_clear_errors(server: LiveServer) -> None:
     assert status == 400 and "data channels" in detail
     status, detail = ask({**base, "sdp": "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=bogus\r\n"})
     assert status == 400 and detail.startswith("sdp: cannot use the offer")
+    status, detail = ask({**base, "sdp": "v=0\r\nm=application 9 x\r\na=max-message-size:100\r\n"})
+    assert status == 400 and "below 1200" in detail
     assert ask({**base, "sdp": "v=0", "video": "yes"})[0] == 400  # strict: no coercion
     assert ask({**base, "sdp": "v=0", "session_id": "nope"})[0] == 404
     assert ask({**base, "sdp": "v=0", "token": "forged"})[0] == 404

@@ -30,6 +30,10 @@ A peer that advertises less (or nothing: 64 KiB) gets less; one that advertises 
 gets this, so one message never holds the SCTP association for long.
 """
 
+MIN_PEER_MESSAGE_BYTES = 1200
+"""Offers stating a smaller ``a=max-message-size`` are refused: below it a 64 MiB field frame would need more
+than 65535 pieces (``vizserver.protocol.fragments``), and no browser states less than 64 KiB."""
+
 _MAX_MESSAGE_SIZE = re.compile(r"^a=max-message-size:(\d+)\s*$", re.MULTILINE)
 _MEDIA = re.compile(r"^m=(\w+) ", re.MULTILINE)
 

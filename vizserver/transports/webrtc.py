@@ -61,7 +61,12 @@ from vizserver.protocol.presence import is_presence
 from vizserver.sessions.session import Refused
 from vizserver.streaming.hub import ClientHub, ClientLink, SessionHub
 from vizserver.transports.bad_messages import BadMessageWindow
-from vizserver.transports.rtc_config import IceServer, media_kinds, remote_max_message_bytes
+from vizserver.transports.rtc_config import (
+    MIN_PEER_MESSAGE_BYTES,
+    IceServer,
+    media_kinds,
+    remote_max_message_bytes,
+)
 from vizserver.transports.websocket import HELLO_TIMEOUT_S
 
 log = logging.getLogger("vizserver.rtc")
@@ -163,6 +168,9 @@ class RtcPeers:
         kinds = media_kinds(sdp)
         if not sdp.startswith("v=0"):
             raise RtcOfferError(400, "sdp: not a session description (it must start with v=0)")
+        max_message_bytes = remote_max_message_bytes(sdp)
+        if max_message_bytes < MIN_PEER_MESSAGE_BYTES:
+            raise RtcOfferError(400, f"sdp: a=max-message-size:{max_message_bytes} is below {MIN_PEER_MESSAGE_BYTES}")
         if "application" not in kinds:
             raise RtcOfferError(400, "sdp: the offer has no data channels (create 'control' and 'fields' first)")
         if video and "video" not in kinds:
@@ -173,7 +181,7 @@ class RtcPeers:
             raise RtcOfferError(503, "video is rendered by the server process that owns the session; connect to it")
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[_aiortc_ice_server(s) for s in self.ice_servers]))
         peer = RtcPeer(
-            secrets.token_urlsafe(PEER_ID_BYTES), pc, hub, token, remote_max_message_bytes(sdp),
+            secrets.token_urlsafe(PEER_ID_BYTES), pc, hub, token, max_message_bytes,
             self.stall_timeout_s, self.video_factory if video else None,
         )
         self.peers[peer.peer_id] = peer  # counts against the limits from here on
@@ -254,7 +262,7 @@ class RtcPeer:
         self.link: ClientLink | None = None
         self.client_id: str | None = None
         self._close_request: tuple[int, str] | None = None
-        self._message_ids = itertools.count()
+        self._message_ids = {CONTROL: itertools.count(), FIELDS: itertools.count()}
         self._torn_down = False
         pc.on("datachannel", self._on_channel)
         pc.on("connectionstatechange", self._on_state)
@@ -467,17 +475,24 @@ class RtcPeer:
         else:
             label = FIELDS
         channel = self.channels[label]
-        pieces = [item] if _size(item) <= self.max_message_bytes else split_message(
-            item, next(self._message_ids), self.max_message_bytes
-        )
-        for piece in pieces:
+        for piece in self._pieces(label, item):
             if not await self._drained(channel, BUFFER_LOW_BYTES, self.stall_timeout_s):
                 return False
-            if not self._send_now(label, piece):
+            if not self._put(label, piece):
                 return False
         return True
 
+    def _pieces(self, label: str, item: str | bytes) -> list[str | bytes]:
+        """``item`` whole when the peer takes it in one message, else its ``VZC1`` pieces."""
+        if _size(item) <= self.max_message_bytes:
+            return [item]
+        return list(split_message(item, next(self._message_ids[label]), self.max_message_bytes))
+
     def _send_now(self, label: str, data: str | bytes) -> bool:
+        """Send a small message (an error, ``rtc_close``) without waiting for the channel to drain."""
+        return all(self._put(label, piece) for piece in self._pieces(label, data))
+
+    def _put(self, label: str, data: str | bytes) -> bool:
         channel = self.channels.get(label)
         if channel is None or channel.readyState != "open":
             return False
