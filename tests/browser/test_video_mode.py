@@ -144,6 +144,14 @@ def test_dragging_the_video_moves_the_camera(video_server: LiveServer, open_page
     shown = model_fraction(turned)
     wait_video(page, lambda now: model_fraction(now) < 0.8 * shown, "zooming out did not make the model smaller")
 
+    page.click("#video-fit-button")  # back to the first view of the whole scene
+    first = before_state["camera"]["position"]
+    page.wait_for_function(
+        "(first) => window.vizserver.state().camera.position.every((v, i) => v === first[i])",
+        arg=first,
+        timeout=WAIT_MS,
+    )
+
 
 def test_time_controls_drive_the_shared_session(video_server: LiveServer, open_page: Callable[..., Page]) -> None:
     page = playing_page(video_server, open_page)

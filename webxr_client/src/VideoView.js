@@ -39,7 +39,9 @@ export class VideoView {
     this.member = null;
     this.policy = { open: false, steering: false };
     this.objects = [];
-    this.boundsKey = '';
+    /** Whether the camera was aimed at the scene once (later scenes, e.g. an upload, leave the user's view). */
+    this.fitted = false;
+    this.fitSerial = 0;
     this.fieldName = null;
     this.sentCameras = 0;
     this.playback = null;
@@ -243,23 +245,23 @@ export class VideoView {
     this.timeControls.setTimeline(timed?.time ?? null);
     this.timeSection.hidden = !timed;
     this.#fillFields();
-    const key = message.objects.map((o) => `${o.asset}:${o.visible}:${o.transform}`).join('|');
-    if (key === this.boundsKey) return;
-    this.boundsKey = key;
-    this.#fit();
+    if (!this.fitted) this.#fit();
   }
 
   /** Aim at the whole scene: its box from the head of each object's GLB (no geometry is loaded). */
   async #fit() {
-    const key = this.boundsKey;
+    const serial = ++this.fitSerial;
     let box = null;
     try {
       box = await sceneBounds(this.objects, fetchHead);
     } catch (error) {
       console.warn(`vizserver: scene bounds: ${error.message}`);
     }
-    if (key !== this.boundsKey) return; // a newer scene came meanwhile
-    if (box) this.orbit.fit(box);
+    if (serial !== this.fitSerial) return; // a newer fit started meanwhile
+    if (box) {
+      this.orbit.fit(box);
+      this.fitted = true;
+    }
     this.#cameraMoved();
   }
 
