@@ -113,3 +113,54 @@ test('a JSON chunk longer than the first request is asked for whole; a file that
   assert.equal(asked.length, 2);
   await assert.rejects(glbJson('/x', async () => new TextEncoder().encode('<html>not found</html>').buffer), /not a GLB/);
 });
+
+// --- OrbitGestures ---
+
+class FakeElement extends EventTarget {
+  constructor() {
+    super();
+    this.style = {};
+    this.dataset = {};
+  }
+}
+
+function pointer(element, type, id, x, y, pointerType = 'touch') {
+  element.dispatchEvent(Object.assign(new Event(type), { pointerId: id, clientX: x, clientY: y, pointerType, button: 0 }));
+}
+
+test('one pointer dragged rotates, two pinched zoom, the wheel zooms; each move is reported', async () => {
+  const { OrbitGestures } = await import('../src/OrbitGestures.js');
+  const element = new FakeElement();
+  const orbit = new VideoOrbit();
+  orbit.fit({ min: [-1, -1, -1], max: [1, 1, 1] });
+  let changes = 0;
+  const gestures = new OrbitGestures(element, orbit, () => {
+    changes += 1;
+  });
+  assert.equal(element.style.touchAction, 'none');
+  const { azimuth, distance } = orbit;
+  pointer(element, 'pointerdown', 1, 100, 100);
+  assert.equal(element.dataset.dragging, 'true');
+  pointer(element, 'pointermove', 1, 150, 100);
+  assert.ok(orbit.azimuth < azimuth, 'a drag to the right turns the view');
+  assert.equal(orbit.distance, distance);
+
+  pointer(element, 'pointerdown', 2, 250, 100); // second finger: 100 px from the first
+  const turned = orbit.azimuth;
+  pointer(element, 'pointermove', 2, 350, 100); // now 200 px apart: spread out, come closer
+  assert.equal(orbit.azimuth, turned, 'a pinch does not rotate');
+  assert.ok(Math.abs(orbit.distance - distance / 2) < 1e-9, `${orbit.distance} vs ${distance / 2}`);
+  pointer(element, 'pointerup', 2, 350, 100);
+  pointer(element, 'pointerup', 1, 150, 100);
+  assert.equal(element.dataset.dragging, undefined);
+  pointer(element, 'pointermove', 1, 300, 300); // no button down: nothing
+  assert.equal(orbit.azimuth, turned);
+
+  const near = orbit.distance;
+  element.dispatchEvent(Object.assign(new Event('wheel'), { deltaY: 100, deltaMode: 0 }));
+  assert.ok(orbit.distance > near, 'wheel down moves away');
+  assert.equal(changes, 3);
+  gestures.dispose();
+  pointer(element, 'pointerdown', 3, 0, 0);
+  assert.equal(element.dataset.dragging, undefined, 'disposed: no more listeners');
+});
