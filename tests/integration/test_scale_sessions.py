@@ -160,6 +160,10 @@ class Peer:
         self.x: dict[str, float] = {}
 
     async def until(self, done: Callable[[], bool]) -> None:
+        buffered = [m for m in self.client.messages if m["type"] == "presence_peers"]  # read while awaiting others
+        self.client.messages = [m for m in self.client.messages if m["type"] != "presence_peers"]
+        for message in buffered:
+            self._peers(message)
         deadline = time.monotonic() + WAIT_S
         while not done():
             data = await asyncio.wait_for(self.client.ws.recv(), max(deadline - time.monotonic(), 0.001))
@@ -169,11 +173,16 @@ class Peer:
             elif isinstance(data, str):
                 message = json.loads(data)
                 if message["type"] == "presence_peers":
-                    if message["full"]:
-                        self.slots.clear()
-                    for slot in message["left"]:
-                        self.slots.pop(slot, None)
-                    self.slots |= {p["slot"]: p["client_id"] for p in message["peers"]}
+                    self._peers(message)
+                else:
+                    self.client.messages.append(message)
+
+    def _peers(self, message: dict[str, Any]) -> None:
+        if message["full"]:
+            self.slots.clear()
+        for slot in message["left"]:
+            self.slots.pop(slot, None)
+        self.slots |= {p["slot"]: p["client_id"] for p in message["peers"]}
 
 
 def test_presence_crosses_processes(cluster: Cluster) -> None:

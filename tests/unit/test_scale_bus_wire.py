@@ -93,7 +93,7 @@ def test_a_batch_that_names_more_blobs_than_it_has_is_refused() -> None:
     ("head", "says"),
     [
         ({"sid": "s", "texts": [], "frames": "x", "keyframes": [], "closes": []}, "must be lists"),
-        ({"sid": "s", "texts": [[1]], "frames": [], "keyframes": [], "closes": []}, "client ids"),
+        ({"sid": "s", "texts": [[1]], "frames": [], "keyframes": [], "closes": []}, "list of ids"),
         ({"sid": "s", "texts": [], "frames": [], "keyframes": [["a", [1]]], "closes": []}, "object, field"),
         ({"sid": "s", "texts": [], "frames": [], "keyframes": [], "closes": [["a", "x", "y"]]}, "close request"),
         ({"sid": 5, "texts": [], "frames": [], "keyframes": [], "closes": []}, "sid"),

@@ -48,7 +48,7 @@ def sender(redis: FakeRedis, limit: int = 256) -> EdgeSender:
 def links(edge: EdgeSender, n: int) -> list[RemoteLink]:
     made = [RemoteLink(sender=edge) for _ in range(n)]
     for i, link in enumerate(made):
-        link.remote_outbox.client_id = f"c{i}"
+        link.remote_outbox.recipient = f"c{i}"
     return made
 
 
@@ -142,7 +142,7 @@ def test_what_is_put_before_the_client_has_an_id_goes_once_it_has_one_in_the_sam
     link = RemoteLink(sender=edge)
     link.outbox.put_control('{"type":"welcome"}')  # the hub sends the welcome while connecting
     assert isinstance(link.outbox, RemoteOutbox) and link.outbox.pop() is None
-    link.remote_outbox.client_id = "new"
+    link.remote_outbox.recipient = "new"
     redis.end_turn()
     assert redis.sent[0].texts == [('{"type":"welcome"}', ("new",))]
 

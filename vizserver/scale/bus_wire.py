@@ -8,7 +8,8 @@ the very bytes it received to each recipient's outbox. A message that does not p
 
 Kinds: edge -> owner on ``vz:in:{sid}``: :data:`CONNECT`, :data:`MESSAGE`, :data:`DISCONNECT`, :data:`CALL`;
 owner -> edge on ``vz:edge:{server}``: :data:`REPLY` (to a connect or a call) and :data:`BATCH` (texts and
-frame pairs with their recipients, keyframe and close requests); every process on ``vz:presence:{sid}``:
+frame pairs with their recipients, keyframe and close requests; a recipient is the id the edge gave that
+connection); every process on ``vz:presence:{sid}``:
 :data:`ROSTER` (who its clients are) and :data:`POSES` (their latest poses, one message per tick).
 """
 
@@ -122,7 +123,7 @@ def int_of(head: dict[str, Any], key: str) -> int:
 
 def ids_of(value: object, what: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BusWireError(f"{what}: expected a list of client ids")
+        raise BusWireError(f"{what}: expected a list of ids")
     return tuple(value)
 
 

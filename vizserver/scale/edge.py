@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -69,6 +70,12 @@ class EdgeHub:
         self._requests = requests
         self._clock = clock
         self.links: dict[str, ClientLink] = {}
+        """This process's clients of the session, by client id (the newest connection of each)."""
+        self.conns: dict[str, ClientLink] = {}
+        """The same connections by the id the owner addresses them with (a resumed client's new connection has a
+        new one, so what the owner sends the replaced connection, its close, never reaches the new one)."""
+        self._numbers = itertools.count(1)
+        self._conn_of: dict[int, str] = {}
         self.peers: dict[str, PeerMeta] = {}
         """Every client on the board: this process's and the other processes' (presence_fanout.py)."""
         self.presence = PresenceBoard()
@@ -76,6 +83,8 @@ class EdgeHub:
         self._relay: asyncio.Task[None] | None = None
         self.connecting = 0
         """Clients waiting for the owner's answer to their hello."""
+        self.closed = False
+        """The session moved away: a connect answered after that is turned away (1012)."""
 
     def start(self) -> None:
         self._relay = asyncio.get_running_loop().create_task(self._relay_presence(),
@@ -98,6 +107,7 @@ class EdgeHub:
 
     async def accept(self, token: str, hello: Hello, link: ClientLink) -> Accepted | Refused:
         accepted: list[Accepted] = []
+        conn = str(next(self._numbers))
 
         def on_reply(head: dict[str, object]) -> None:  # runs before the owner's first batch to this client
             client_id, role = head.get("client_id"), head.get("role")
@@ -105,6 +115,8 @@ class EdgeHub:
                 return
             member, name = head.get("member"), head.get("name")
             self.links[client_id] = link
+            self.conns[conn] = link
+            self._conn_of[id(link)] = conn
             self.peers[client_id] = PeerMeta(member if isinstance(member, str) else None,
                                              name if isinstance(name, str) else "", role)
             accepted.append(Accepted(client_id, role, bool(head.get("resumed"))))  # type: ignore[arg-type]
@@ -112,12 +124,15 @@ class EdgeHub:
 
         self.connecting += 1
         try:
-            head = await self._requests.ask(self.session_id, Kind.CONNECT, {"token": token},
+            head = await self._requests.ask(self.session_id, Kind.CONNECT, {"token": token, "conn": conn},
                                             (encode_client_message(hello).encode(),), on_reply)
         except NoReplyError as exc:
             return Refused(TRY_AGAIN_LATER, str(exc))
         finally:
             self.connecting -= 1
+        if accepted and self.closed:  # the edge was dropped while the owner answered: the client goes elsewhere
+            self.disconnect(accepted[0].client_id, link)
+            return Refused(SERVICE_RESTART, "the session moved to another server; reconnect")
         if accepted:
             return accepted[0]
         code, reason = head.get("code"), head.get("reason")
@@ -125,7 +140,10 @@ class EdgeHub:
                        reason if isinstance(reason, str) else "refused")
 
     def receive(self, client_id: str, message: ClientMsg) -> None:
-        head = {"client": client_id, "edge": self.node.server_id}
+        link = self.links.get(client_id)
+        if link is None:
+            return
+        head = {"client": client_id, "conn": self._conn_of.get(id(link)), "edge": self.node.server_id}
         self.node.publish(in_channel(self.session_id),
                           encode_message(Kind.MESSAGE, head, (encode_client_message(message).encode(),)))
 
@@ -144,11 +162,14 @@ class EdgeHub:
         self.presence.update(client_id, check_pose_message(data), self._clock())
 
     def disconnect(self, client_id: str, link: ClientLink) -> None:
+        conn = self._conn_of.pop(id(link), None)
+        if conn is not None:
+            self.conns.pop(conn, None)
         if self.links.get(client_id) is not link:
-            return
+            return  # a newer connection of this client replaced it
         del self.links[client_id]
         self._denied_at.pop(client_id, None)
-        head = {"client": client_id, "edge": self.node.server_id}
+        head = {"client": client_id, "conn": conn, "edge": self.node.server_id}
         self.node.publish(in_channel(self.session_id), encode_message(Kind.DISCONNECT, head))
         self.peers.pop(client_id, None)
         self._presence_left(client_id)
@@ -159,19 +180,21 @@ class EdgeHub:
         for text, to in batch.texts:
             if text.startswith(MEMBERS_PREFIX):
                 self._roles_from(text)
-            for client_id in to:
-                self._put(client_id, text)
+            for conn in to:
+                link = self.conns.get(conn)
+                if link is not None:
+                    _put(link, text)
         for pair, to in batch.frames:
-            for client_id in to:
-                link = self.links.get(client_id)
+            for conn in to:
+                link = self.conns.get(conn)
                 if link is not None:
                     link.outbox.put_frames(pair)
-        for client_id, key in batch.keyframes:
-            link = self.links.get(client_id)
+        for conn, key in batch.keyframes:
+            link = self.conns.get(conn)
             if link is not None:
                 link.outbox.request_keyframe(key)
-        for client_id, code, reason in batch.closes:
-            link = self.links.get(client_id)
+        for conn, code, reason in batch.closes:
+            link = self.conns.get(conn)
             if link is not None:
                 link.request_close(code, reason)
 
@@ -190,12 +213,8 @@ class EdgeHub:
 
     def _put(self, client_id: str, text: str) -> None:
         link = self.links.get(client_id)
-        if link is None:
-            return
-        try:
-            link.outbox.put_control(text)
-        except OutboxOverflow:
-            link.request_close(int(CloseCode.TOO_SLOW), "client too slow")
+        if link is not None:
+            _put(link, text)
 
     # --- presence (this process's board) ---
 
@@ -253,3 +272,10 @@ class EdgeHub:
             due = max(due + PRESENCE_TICK_S, loop.time())
             await asyncio.sleep(due - loop.time())
             self.relay_presence()
+
+
+def _put(link: ClientLink, text: str) -> None:
+    try:
+        link.outbox.put_control(text)
+    except OutboxOverflow:
+        link.request_close(int(CloseCode.TOO_SLOW), "client too slow")

@@ -103,7 +103,7 @@ class OwnedSession:
 
     def _connect(self, message: BusMessage) -> None:
         edge, number = text_of(message.head, "edge"), int_of(message.head, "req")
-        token = text_of(message.head, "token")
+        token, conn = text_of(message.head, "token"), text_of(message.head, "conn", 64)
         try:
             hello = decode_client_message(message.blobs[0]) if message.blobs else None
         except ProtocolError:
@@ -116,7 +116,7 @@ class OwnedSession:
         if not isinstance(joined, Accepted):
             reply(self.node, edge, number, {"ok": False, "code": joined.code, "reason": joined.reason})
             return
-        link.remote_outbox.client_id = joined.client_id
+        link.remote_outbox.recipient = conn
         self.remote[joined.client_id] = link
         member = self.hub.session.member(token)
         reply(self.node, edge, number, {
@@ -127,7 +127,7 @@ class OwnedSession:
     def _message(self, message: BusMessage) -> None:
         client_id = text_of(message.head, "client")
         link = self.remote.get(client_id)
-        if link is None or link.remote_outbox.sender.edge_id != message.head.get("edge") or not message.blobs:
+        if link is None or not self._current(link, message) or not message.blobs:
             return
         try:
             decoded = decode_client_message(message.blobs[0])
@@ -142,10 +142,16 @@ class OwnedSession:
     def _disconnect(self, message: BusMessage) -> None:
         client_id = text_of(message.head, "client")
         link = self.remote.get(client_id)
-        if link is None or link.remote_outbox.sender.edge_id != message.head.get("edge"):
-            return  # a resumed connection on another edge replaced it
+        if link is None or not self._current(link, message):
+            return  # a resumed connection (on this edge or another) replaced it
         del self.remote[client_id]
         self.hub.disconnect(client_id, link)
+
+    @staticmethod
+    def _current(link: RemoteLink, message: BusMessage) -> bool:
+        """Whether ``message`` comes from the connection ``link`` stands for (not an older one of its client)."""
+        outbox = link.remote_outbox
+        return outbox.sender.edge_id == message.head.get("edge") and outbox.recipient == message.head.get("conn")
 
     def _answer(self, message: BusMessage) -> None:
         edge, number = text_of(message.head, "edge"), int_of(message.head, "req")

@@ -92,12 +92,13 @@ class EdgeSender:
         self._wake()
 
     def take(self) -> EdgeBatch:
-        """What has gathered, as a batch (recipients by client id; outboxes without one yet are left out)."""
+        """What has gathered, as a batch: recipients by the edge's connection id (outboxes without one yet are
+        left out)."""
         batch = EdgeBatch(self.session_id)
         batch.texts = [(text, ids) for text, to in self._texts if (ids := _ids(to))]
         batch.frames = [(pair, ids) for pair, to in self._frames.values() if (ids := _ids(to))]
-        batch.keyframes = [(o.client_id, key) for o, key in self._keyframes if o.client_id is not None]
-        batch.closes = [(o.client_id, code, reason) for o, code, reason in self._closes if o.client_id is not None]
+        batch.keyframes = [(o.recipient, key) for o, key in self._keyframes if o.recipient is not None]
+        batch.closes = [(o.recipient, code, reason) for o, code, reason in self._closes if o.recipient is not None]
         self._texts, self._frames, self._keyframes, self._closes = [], {}, [], []
         return batch
 
@@ -131,7 +132,7 @@ class EdgeSender:
 
 
 def _ids(outboxes: list[RemoteOutbox]) -> tuple[str, ...]:
-    return tuple(o.client_id for o in outboxes if o.client_id is not None)
+    return tuple(o.recipient for o in outboxes if o.recipient is not None)
 
 
 class RemoteOutbox(Outbox):
@@ -141,8 +142,9 @@ class RemoteOutbox(Outbox):
     def __init__(self, sender: EdgeSender) -> None:
         super().__init__(control_limit=sender.control_limit)
         self.sender = sender
-        self.client_id: str | None = None
-        """Set once the hub has accepted the client (what is put before is sent once it is set, same turn)."""
+        self.recipient: str | None = None
+        """What the edge calls this connection (its connection id there: a resumed client's new connection is
+        another one); set once the hub has accepted the client (what is put before goes once it is set)."""
         self.closed = False
 
     def put_control(self, text: str) -> None:

@@ -63,7 +63,8 @@ class ScaleOut:
         self.edges: dict[str, EdgeHub] = {}
         self.fanouts: dict[str, PresenceFanout] = {}
         self._idle: dict[str, int] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        """Per session id being looked up: its lock and how many wait on it."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._owning: dict[str, asyncio.Task[None]] = {}
         self.node.on(edge_channel(self.node.server_id), self._edge_heard)
@@ -177,24 +178,35 @@ class ScaleOut:
         local = self.runtime.hubs.get(session_id)
         if local is not None:
             return local
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            local = self.runtime.hubs.get(session_id)
-            if local is not None:
-                return local
-            edge = self.edges.get(session_id)
-            if edge is not None:
-                return edge
-            if not self.redis.up:
-                return None
-            try:
-                holder = await self.node.holder(session_id)
-                if holder is not None and holder != self.node.server_id:
-                    return await self._edge(session_id, holder)
-                return await self._take(session_id)
-            except REDIS_ERRORS as exc:
-                self.redis.failed(exc)
-                return None
+        lock, users = self._locks.get(session_id, (asyncio.Lock(), 0))
+        self._locks[session_id] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._find(session_id)
+        finally:
+            lock, users = self._locks[session_id]
+            if users == 1:
+                del self._locks[session_id]  # ids asked for once (or made up) leave nothing behind
+            else:
+                self._locks[session_id] = (lock, users - 1)
+
+    async def _find(self, session_id: str) -> ClientHub | None:
+        local = self.runtime.hubs.get(session_id)
+        if local is not None:
+            return local
+        edge = self.edges.get(session_id)
+        if edge is not None:
+            return edge
+        if not self.redis.up:
+            return None
+        try:
+            holder = await self.node.holder(session_id)
+            if holder is not None and holder != self.node.server_id:
+                return await self._edge(session_id, holder)
+            return await self._take(session_id)
+        except REDIS_ERRORS as exc:
+            self.redis.failed(exc)
+            return None
 
     async def session_of_code(self, code: str) -> str | None:
         """The id of the session whose join code is ``code`` (any process's)."""
@@ -241,6 +253,7 @@ class ScaleOut:
         self._idle.pop(session_id, None)
         fanout = self.fanouts.pop(session_id, None)
         if edge is not None:
+            edge.closed = True
             await edge.stop()
         if fanout is not None:
             await fanout.stop()
