@@ -70,16 +70,21 @@ def stop_cluster(running: Cluster) -> None:
     running.server.stop()
     for worker in running.workers:
         worker.stop()
+        print(f"--- worker {worker.name}:\n{''.join(worker.lines)}")  # shown when a test fails
     running.redis.kill()
     assert all(w.process.poll() is not None for w in running.workers)  # no worker left behind
 
 
 async def twin_status(client: Client, state: str, containing: str = "") -> dict[str, Any]:
     """The next ``twin`` message in ``state`` whose message contains ``containing``."""
-    while True:
+    deadline = time.monotonic() + WAIT_S
+    seen: list[tuple[str, str | None]] = []
+    while time.monotonic() < deadline:
         status = await client.message("twin", timeout=WAIT_S)
         if status["state"] == state and containing in (status.get("message") or ""):
             return status
+        seen.append((status["state"], status.get("message")))
+    raise AssertionError(f"no twin status {state!r} with {containing!r}; saw {seen[-10:]}")
 
 
 async def twin_object(client: Client) -> int:
@@ -94,10 +99,12 @@ async def twin_object(client: Client) -> int:
 
 async def frame_at(client: Client, object_id: int, *, after: float = -1.0, before: float = float("inf")) -> Any:
     """The next frame of the twin whose twin time is in (after, before)."""
-    while True:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
         frame = await client.frame(object=object_id, timeout=WAIT_S)
         if after < frame.header.time < before:
             return frame
+    raise AssertionError(f"no frame with twin time in ({after}, {before}) within {WAIT_S} s")
 
 
 def job_pid(line: str) -> int:

@@ -22,7 +22,7 @@ def worker(
     name: Annotated[
         str | None, typer.Option(help="This worker's name in Redis and in the sessions' messages (default: HOST-PID).")
     ] = None,
-    max_twins: Annotated[int, typer.Option(help="Twins this worker runs at once (each in a thread).")] = 1,
+    max_twins: Annotated[int, typer.Option(help="Twins this worker runs at once (each in a process of its own).")] = 1,
 ) -> None:
     """Take twin jobs from Redis and run them: the live twins of `vizserver serve --redis` sessions."""
     from vizserver.scale.twin_worker import TwinWorker, WorkerError, default_name

@@ -3,21 +3,22 @@
 Its worker has said ``claimed`` on the job's ``to-server`` stream; the process builds the twin and runs the worker
 loop (:func:`vizserver.twins.worker.serve`) over a :class:`~vizserver.scale.twin_channel.RedisChannel`.
 It stops when the server sends ``stop``, when the session has posted a newer generation of the job
-(``vz:twin:{sid}:gen``, looked at once a second), when its worker process is gone, or on SIGTERM (its
-worker is shutting down): then it hands the job back (``released``) so another worker takes it at once.
+(``vz:twin:{sid}:gen``, looked at once a second), or on SIGTERM (its worker is shutting down): then it
+hands the job back (``released``) so another worker takes it at once. When the worker process ends
+(kill -9 included) the job's process is killed at once, so no twin outlives its worker.
 A process of its own means a twin that crashes or hangs costs only its job: the worker kills it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
 import threading
 import time
 import traceback
+from multiprocessing.connection import Connection
 from types import FrameType
 
 import redis
@@ -39,17 +40,14 @@ EXIT_SUPERSEDED = 4
 EXIT_CRASHED = 5
 """Something other than the twin failed in the job's process (its worker tells the session)."""
 
-_PR_SET_PDEATHSIG = 1
-
 
 class JobStop:
     """Why the job must end now, if it must: the ``should_stop`` of its channel."""
 
-    def __init__(self, client: redis.Redis, job: TwinJob, worker_name: str, parent: int) -> None:
+    def __init__(self, client: redis.Redis, job: TwinJob, worker_name: str) -> None:
         self.client = client
         self.job = job
         self.worker_name = worker_name
-        self.parent = parent
         self.shutting_down = threading.Event()
         self.superseded = False
         self._checked = 0.0
@@ -57,8 +55,6 @@ class JobStop:
     def __call__(self) -> str | None:
         if self.shutting_down.is_set():
             return f"worker {self.worker_name} is shutting down"
-        if os.getppid() != self.parent:
-            return f"worker {self.worker_name} is gone"
         now = time.monotonic()
         if now - self._checked >= GENERATION_CHECK_S:
             self._checked = now
@@ -68,9 +64,13 @@ class JobStop:
         return "the session moved its twin to a newer job" if self.superseded else None
 
 
-def job_process_main(url: str, worker_name: str, job: TwinJob, entry_id: bytes) -> None:
-    """Entry point of the job's process; its exit code says how the job ended."""
-    _die_with_parent()
+def job_process_main(url: str, worker_name: str, job: TwinJob, entry_id: bytes, lifeline: Connection) -> None:
+    """Entry point of the job's process; its exit code says how the job ended.
+
+    ``lifeline`` is the read end of a pipe whose write end only the worker holds: it reaches its end
+    when the worker's process ends, however it ends, and then this process ends too.
+    """
+    threading.Thread(target=_die_with_worker, args=(lifeline,), name="lifeline", daemon=True).start()
     try:
         code = _run(url, worker_name, job, entry_id)
     except Exception:  # a bug here, not in the twin: say it where the worker's operator looks
@@ -81,7 +81,7 @@ def job_process_main(url: str, worker_name: str, job: TwinJob, entry_id: bytes) 
 
 def _run(url: str, worker_name: str, job: TwinJob, entry_id: bytes) -> int:
     client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S)
-    stop = JobStop(client, job, worker_name, os.getppid())
+    stop = JobStop(client, job, worker_name)
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         stop.shutting_down.set()
@@ -107,8 +107,9 @@ def _run(url: str, worker_name: str, job: TwinJob, entry_id: bytes) -> int:
     return code
 
 
-def _die_with_parent() -> None:
-    """Linux: this process is killed when the worker dies (kill -9 included), so no twin outlives it."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _die_with_worker(lifeline: Connection) -> None:
+    """Wait for the worker's end of the lifeline to close, then end this process at once (a hung twin too)."""
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            lifeline.recv_bytes()
+    os.kill(os.getpid(), signal.SIGKILL)
