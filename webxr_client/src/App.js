@@ -227,6 +227,7 @@ export class App {
   #onWelcome(welcome, resumed) {
     this.welcomes += 1;
     this.resumed = resumed;
+    this.frames.connected();
     if (!resumed) {
       this.frames.reset();
       this.twin.reset();

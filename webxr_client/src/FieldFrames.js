@@ -39,6 +39,11 @@ export class FieldFrames {
     this.presentView = (view) => this.#presentView(view);
   }
 
+  /** Every new connection, resumed or not: frame order starts afresh (FrameDecoder.newLink). */
+  connected() {
+    this.decoder.newLink();
+  }
+
   /** A new connection (not a resumed one): frames decoded before mean nothing now. */
   reset() {
     this.decoder.reset();

@@ -18,6 +18,8 @@ export class FieldTrack {
     this.components = 1;
     this.count = 0;
     this.sequence = -1;
+    /** The connection (FrameDecoder.link) whose frame set `sequence`: order is compared within one only. */
+    this.link = -1;
     this.step = 0;
     this.time = 0;
     this.min = 0;

@@ -52,6 +52,8 @@ function loadWasmZstd() {
  * - `{ kind: 'need-keyframe', object, field }`: a delta whose base we do not hold; the caller sends
  *   `keyframe {object, field}` (asked at most once per {@link KEYFRAME_RETRY_MS});
  * - `{ kind: 'dropped', object, field }`: a delta without its base, keyframe already asked for.
+ * - `{ kind: 'stale', object, field }`: older than the frame this connection last gave the track (frames on
+ *   WebRTC's unordered `fields` channel can overtake each other): dropped, the track unchanged.
  * A malformed frame throws {@link FrameError} and changes no track.
  */
 export class FrameDecoder {
@@ -66,6 +68,8 @@ export class FrameDecoder {
     if (wasm) loadWasmZstd();
     /** @type {Map<number, Map<number, FieldTrack>>} */
     this.tracks = new Map();
+    /** Counts connections: after a reconnect (maybe to another server process) sequences start afresh. */
+    this.link = 0;
   }
 
   /** The track of (object, field), or undefined before its first frame. */
@@ -81,6 +85,11 @@ export class FrameDecoder {
   /** Whether zstd payloads go through WebAssembly now (else fzstd). */
   get usesWasm() {
     return this.wasm && wasmZstd !== null;
+  }
+
+  /** A new connection (resumed or not): frames are no longer compared with the old one's for order. */
+  newLink() {
+    this.link += 1;
   }
 
   /** Forget every delta base (a new connection that did not resume). */
@@ -131,6 +140,10 @@ export class FrameDecoder {
     if (!(Number.isFinite(min) && Number.isFinite(max) && max >= min)) {
       throw new FrameError(`frame range [${min}, ${max}] is not a finite interval`);
     }
+    const held = this.tracks.get(object)?.get(field);
+    if (held && held.link === this.link && isOlder(sequence, held.sequence)) {
+      return { kind: 'stale', object, field }; // overtaken on an unordered channel (WebRTC `fields`): dropped
+    }
     const valueBytes = count * format.bytes;
     if (valueBytes > this.maxValueBytes) {
       throw new FrameError(`frame holds ${valueBytes} bytes of values; the limit is ${this.maxValueBytes}`);
@@ -169,6 +182,7 @@ export class FrameDecoder {
       track.keyframeRequestedAt = -Infinity;
     }
     track.sequence = sequence;
+    track.link = this.link;
     track.step = step;
     track.time = time;
     track.frames += 1;
@@ -222,4 +236,9 @@ function zstdContentSize(payload) {
 function typedView(format, raw, count) {
   if (raw.byteOffset % format.bytes === 0) return new format.Array(raw.buffer, raw.byteOffset, count);
   return new format.Array(raw.slice().buffer, 0, count);
+}
+
+/** Whether u32 sequence `a` comes before `b` (mod 2^32: within half the range behind it). */
+function isOlder(a, b) {
+  return a !== b && ((b - a) >>> 0) < 0x8000_0000;
 }

@@ -197,3 +197,25 @@ test('zstd through WebAssembly gives the codes fzstd gives, and malformed payloa
     assert.throws(() => fast.decode(bytes), (error) => error instanceof FrameError && message.test(error.message), String(message));
   }
 });
+
+test('a frame older than the last one this connection gave its track is stale (unordered WebRTC channel)', () => {
+  const decoder = new FrameDecoder({ wasm: false });
+  const key = (sequence, value, base = sequence) => frame({ encoding: base === sequence ? 2 : 2 | 0x10, sequence, base,
+    step: sequence, count: 2, payload: new Uint8Array([value, value]) });
+  assert.equal(decoder.decode(key(10, 5)).kind, 'frame');
+  assert.equal(decoder.decode(key(12, 7)).kind, 'frame');
+  assert.deepEqual(decoder.decode(key(11, 9)), { kind: 'stale', object: 0, field: 0 }); // overtaken by 12
+  assert.deepEqual([...decoder.track(0, 0).codes], [7, 7], 'the newer frame stays');
+  assert.equal(decoder.decode(key(13, 1, 12)).kind, 'frame', 'a delta on the newest still applies');
+  assert.deepEqual([...decoder.track(0, 0).codes], [8, 8]);
+  // sequences wrap at 2^32: 1 comes after 0xffffffff
+  const wrapped = new FrameDecoder({ wasm: false });
+  wrapped.decode(key(0xffff_ffff, 1));
+  assert.equal(wrapped.decode(key(1, 2)).kind, 'frame');
+  assert.equal(wrapped.decode(key(0xffff_fff0, 3)).kind, 'stale');
+  // a new connection (maybe another server process, its sequences afresh) is not compared with the old one
+  decoder.newLink();
+  assert.equal(decoder.decode(key(2, 4)).kind, 'frame');
+  assert.deepEqual([...decoder.track(0, 0).codes], [4, 4]);
+  assert.equal(decoder.decode(key(1, 6)).kind, 'stale');
+});
