@@ -23,7 +23,7 @@ from vizserver.scale.cluster import ClusterNode, edge_channel
 from vizserver.scale.edge import SERVICE_RESTART, EdgeHub, PeerMeta
 from vizserver.scale.owner import OwnedSession
 from vizserver.scale.presence_fanout import PresenceFanout
-from vizserver.scale.redis_link import REDIS_ERRORS
+from vizserver.scale.redis_link import REDIS_ERRORS, safe_url
 from vizserver.scale.rpc import NoReplyError, Requests, answer_call
 from vizserver.server.settings import JOIN_CODE_TTL_S
 from vizserver.sessions.snapshot import SnapshotError, decode
@@ -38,7 +38,7 @@ DEFAULT_KEY = "vz:default"
 DEFAULT_MAKING_KEY = "vz:default:making"
 DEFAULT_MAKING_TTL_S = 30.0
 DEFAULT_WAIT_S = 60.0
-"""Longest a starting process waits for another one to make the default session."""
+"""Longest a starting process waits for another process making the default session."""
 DEFAULT_POLL_S = 0.1
 EDGE_IDLE_TICKS = 5
 """An edge with no clients for this many heartbeats is closed."""
@@ -75,27 +75,36 @@ class ScaleOut:
 
     async def start(self, make_default: Callable[[], str]) -> str | None:
         """Join the cluster; the default session's id (made here by ``make_default`` when no process has made
-        one yet), or None when Redis is unreachable (the runtime then makes a default session of its own)."""
+        one yet), or None when Redis does not let that be agreed (down at start, or another process held the
+        making lock past ``DEFAULT_WAIT_S``): the runtime then serves a default session of its own, announced
+        here once Redis answers (:meth:`_redis_back`)."""
         await self.node.start()
-        if not self.redis.up:
-            return None
-        try:
-            return await self._default(make_default)
-        except REDIS_ERRORS as exc:
-            self.redis.failed(exc)
-            log.error("redis: the default session could not be agreed (%s); serving one of this process's", exc)
-            return None
-
-    async def _default(self, make_default: Callable[[], str]) -> str | None:
-        client = self.redis.client
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DEFAULT_WAIT_S
-        while loop.time() < deadline:
+        while self.redis.up and loop.time() < deadline:
+            try:
+                found = await self._default(make_default)
+            except REDIS_ERRORS as exc:
+                self.redis.failed(exc)
+                break
+            if found is not None:
+                return found
+            await asyncio.sleep(DEFAULT_POLL_S)  # another process is making it
+        log.error("redis at %s: the default session could not be agreed with the other server processes (%s); "
+                  "serving one of this process's own", safe_url(self.redis.url), self.redis.last_error or "timeout")
+        return None
+
+    async def _default(self, make_default: Callable[[], str]) -> str | None:
+        """The default session's id, or None when another process is making it now."""
+        client = self.redis.client
+        for _ in range(2):
             found = await client.get(DEFAULT_KEY)
             if found is not None:
                 session_id = _text(found)
                 if await self.hub_for(session_id) is not None:
                     return session_id
+                if not self.redis.up:
+                    return None
                 log.warning("default session %s is gone (no owner, no snapshot): a new one is made", session_id)
                 await client.delete(DEFAULT_KEY)  # (a CAS is not needed: every process would make the same call)
                 continue
@@ -106,7 +115,7 @@ class ScaleOut:
                 await client.delete(DEFAULT_MAKING_KEY)
                 log.info("default session %s made here", session_id)
                 return session_id
-            await asyncio.sleep(DEFAULT_POLL_S)  # another process is making it
+            return None
         return None
 
     async def stop(self) -> None:
@@ -291,6 +300,9 @@ class ScaleOut:
         resume (they get the session as it is now); the owners' own clients never noticed."""
         for edge in self.edges.values():
             edge.close_all(SERVICE_RESTART, "the link to the session's server was down; reconnect")
+        for session_id, hub in self.runtime.hubs.items():
+            if session_id not in self.owned and session_id not in self._owning:  # made (or failed to announce)
+                self.opened(hub)                                                  # while Redis was down
 
     # --- every heartbeat ---
 
