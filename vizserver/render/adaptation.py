@@ -1,6 +1,6 @@
 """Adaptive resolution and frame rate of the video view, pure (fed measured costs, no clock or thread).
 
-A ladder of levels from the requested size and frame rate down to a quarter of the pixels at a third of the
+A ladder of levels from the requested size and frame rate down to a seventh of the pixels at a third of the
 rate. Each frame reports what it cost (render + encode seconds); the average over a short window is compared
 with the frame interval. Over ``HIGH_WATER`` of it for a window: one level down (fewer pixels first, then
 fewer frames). Under ``LOW_WATER`` of the next level up's interval, with the cost scaled by its pixels: one
@@ -18,8 +18,8 @@ LOW_WATER = 0.6
 """Step up when the next level's predicted cost stays under this fraction of its frame interval."""
 WINDOW = 10
 """Frames averaged before any decision."""
-SCALES = (1.0, 0.75, 0.5)
-"""Resolution scales tried, full first."""
+SCALES = (1.0, 0.75, 0.5, 0.375)
+"""Resolution scales tried, full first: for a thin client a smaller picture (upscaled) beats a later one."""
 RATE_FACTORS = (1.0, 2 / 3, 1 / 3)
 """Frame-rate factors tried (at the smallest scale) once resolution can go no lower."""
 MIN_SIDE = 64

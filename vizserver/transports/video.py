@@ -82,6 +82,7 @@ class VideoTrack(MediaStreamTrack):
         self._start: float | None = None
         self._due = 0.0
         self._returned_at: float | None = None
+        self._sent_serial = 0
         self.frames_sent = 0
 
     async def recv(self) -> av.VideoFrame:
@@ -95,9 +96,14 @@ class VideoTrack(MediaStreamTrack):
         if self._start is None:
             self._start = self._due = called
         else:
+            # Paced at the level's rate, but a freshly rendered frame (a camera move) may go out up to half an
+            # interval early: it shows sooner, and a static view still costs no more than the rate.
             self._due = max(self._due + level.interval, called - level.interval)  # late: no burst to catch up
-            if self._due > called:
-                await asyncio.sleep(self._due - called)
+            early = self._due - level.interval / 2
+            if early > called:
+                await asyncio.sleep(early - called)
+            await self._view.wait_fresh(self._sent_serial, self._due - loop.time())
+            self._due = min(self._due, loop.time())
         frame = await self._view.newest_frame()
         if self.readyState != "live":
             raise MediaStreamError
@@ -106,6 +112,7 @@ class VideoTrack(MediaStreamTrack):
         video.pts = int((loop.time() - self._start) * VIDEO_CLOCK_RATE)
         video.time_base = Fraction(1, VIDEO_CLOCK_RATE)
         self._returned_at = loop.time()
+        self._sent_serial = frame.serial
         self.frames_sent += 1
         return video
 
@@ -248,6 +255,17 @@ class VideoView:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._fresh.wait(), max(0.0, deadline - time.monotonic()))
         return self._worker.latest
+
+    async def wait_fresh(self, after_serial: int, timeout: float) -> None:
+        """Return once a frame newer than request ``after_serial`` is rendered, or after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self._closed and ((latest := self._worker.latest) is None or latest.serial <= after_serial):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._fresh.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fresh.wait(), remaining)
 
     async def wait_frame(self, after_serial: int, timeout: float) -> RenderedFrame:
         """The first frame rendered for a request newer than ``after_serial`` (tests and benchmarks)."""
