@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,42 @@ def test_an_edge_refuses_the_presence_of_a_client_the_host_made_an_observer(clus
         await host.close()
 
     asyncio.run(scenario())
+
+
+def test_a_session_its_host_ends_ends_for_clients_of_every_process(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")
+    store = redis.Redis.from_url(cluster.redis.url)
+
+    async def scenario() -> None:
+        host = await Client.open(ws(owner.url, sid, created["host_token"]))
+        remote = await Client.open(ws(edge.url, sid, guest["token"]))
+        await remote.message("welcome")
+        await host.send({"type": "end_session"})
+        assert (await remote.message("session_ended"))["reason"] == "the host ended the session"
+        assert await remote.closed() == (4010, "the host ended the session")
+        deadline = time.monotonic() + WAIT_S
+        while True:  # refused as unknown (4004); 1013 only while the edge still asks the owner that let it go
+            again = await Client.open(ws(edge.url, sid, guest["token"]))
+            code, _ = await again.closed()
+            if code == 4004:
+                break
+            assert code == 1013 and time.monotonic() < deadline, code
+        await host.close()
+
+    asyncio.run(scenario())
+    deadline = time.monotonic() + WAIT_S
+    while store.get(f"vz:lease:{sid}") is not None:  # the owner lets go of it on its next heartbeat
+        assert time.monotonic() < deadline, "the ended session's lease was kept"
+        time.sleep(0.05)  # polling Redis, written by another process
+    while True:  # 503 (its owner did not answer) until the edge sees the lease gone, then 404
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            join_session(edge.url, sid, "late")
+        if refused.value.code == 404:
+            break
+        assert refused.value.code == 503 and time.monotonic() < deadline, refused.value
 
 
 def test_a_killed_owners_session_is_taken_over_and_its_clients_resume(

@@ -308,7 +308,9 @@ class ScaleOut:
 
     async def _tick(self) -> None:
         for session_id, owned in list(self.owned.items()):
-            if not await owned.tick():
+            if self.runtime.hubs.get(session_id) is not owned.hub or owned.hub.session.ended:
+                await self._let_go(session_id)  # ended, or forgotten when idle: nobody owns it any more
+            elif not await owned.tick():
                 await self._lost(session_id)
         for session_id, edge in list(self.edges.items()):
             holder = await self.node.holder(session_id)
@@ -324,6 +326,13 @@ class ScaleOut:
             await self._drop_edge(session_id)
             if holder is None:
                 await self.hub_for(session_id)  # take it over, so the clients find it here
+
+    async def _let_go(self, session_id: str) -> None:
+        owned = self.owned.pop(session_id)
+        fanout = self.fanouts.pop(session_id, None)
+        if fanout is not None:
+            await fanout.stop()
+        await owned.stop()  # unsubscribes and releases the lease
 
     async def _lost(self, session_id: str) -> None:
         """Another process holds this session's lease now: drop it here; its clients reconnect there."""
