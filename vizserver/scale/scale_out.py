@@ -67,6 +67,7 @@ class ScaleOut:
         """Per session id being looked up: its lock and how many wait on it."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._owning: dict[str, asyncio.Task[None]] = {}
+        self._made_default: str | None = None
         self.node.on(edge_channel(self.node.server_id), self._edge_heard)
         self.node.on_tick.append(self._tick)
         self.redis.on_up.append(self._redis_back)
@@ -89,6 +90,8 @@ class ScaleOut:
                 break
             if found is not None:
                 return found
+        if self._made_default is not None:  # made here, then Redis failed: it stays the default, announced later
+            return self._made_default
             await asyncio.sleep(DEFAULT_POLL_S)  # another process is making it
         log.error("redis at %s: the default session could not be agreed with the other server processes (%s); "
                   "serving one of this process's own", safe_url(self.redis.url), self.redis.last_error or "timeout")
@@ -109,7 +112,8 @@ class ScaleOut:
                 await client.delete(DEFAULT_KEY)  # (a CAS is not needed: every process would make the same call)
                 continue
             if await client.set(DEFAULT_MAKING_KEY, self.node.server_id, nx=True, px=int(DEFAULT_MAKING_TTL_S * 1000)):
-                session_id = make_default()
+                session_id = self._made_default or make_default()
+                self._made_default = session_id
                 await self._own(session_id)
                 await client.set(DEFAULT_KEY, session_id)
                 await client.delete(DEFAULT_MAKING_KEY)
@@ -162,8 +166,7 @@ class ScaleOut:
             owned = OwnedSession(self.node, hub, lambda op, args: self._answer(hub, op, args))
             await owned.start()  # listening before the lease says where the session is
             if not await self.node.renew(session_id):  # renew: takes a free lease, keeps this process's
-                log.error("session %s: another server holds its lease; not served here", session_id)
-                await self.node.unsubscribe(f"vz:in:{session_id}")
+                await self._lost(session_id)  # another process took it over while Redis was out of reach here
                 return
             self.owned[session_id] = owned
             fanout = PresenceFanout(self.node, session_id, hub.presence, lambda: _owner_local(hub))
@@ -337,12 +340,11 @@ class ScaleOut:
     async def _lost(self, session_id: str) -> None:
         """Another process holds this session's lease now: drop it here; its clients reconnect there."""
         log.error("session %s: its lease is another server's now; its clients here reconnect", session_id)
-        owned = self.owned.pop(session_id)
+        self.owned.pop(session_id, None)
         fanout = self.fanouts.pop(session_id, None)
         if fanout is not None:
             await fanout.stop()
         await self.node.unsubscribe(f"vz:in:{session_id}")
-        del owned
         hub = self.runtime.hubs.pop(session_id, None)
         if hub is not None:
             hub.on_change = None
