@@ -104,9 +104,7 @@ def test_annotation_pins_are_drawn(sphere) -> None:  # type: ignore[no-untyped-d
     renderer.update(SceneState(hidden, {}, {}))
     assert model_pixels(renderer.render(FRONT, W, H)) == 0
     pin = Pin(1, "m-1", "#ff00ff", 0.0, 0, (0.0, -20.0, 0.0), None, "here")
-    with_pin = SceneState(scene.objects, {}, {}, pins=(pin,))
-    renderer.update(with_pin)
-    renderer.update(replace(with_pin, objects=scene.objects))
+    renderer.update(SceneState(scene.objects, {}, {}, pins=(pin,)))
     image = renderer.render(FRONT, W, H)
     magenta = (image[..., 0] > 150) & (image[..., 2] > 150) & (image[..., 1] < 100)
     assert magenta.sum() > 4

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-HIGH_WATER = 0.9
-"""Step down when the average cost exceeds this fraction of the frame interval."""
-LOW_WATER = 0.6
+HIGH_WATER = 1.0
+"""Step down when the average cost exceeds this fraction of the frame interval. Rendering (its own thread) and
+encoding (aiortc's executor) overlap, so their sum may reach the interval before frames fall behind."""
+LOW_WATER = 0.7
 """Step up when the next level's predicted cost stays under this fraction of its frame interval."""
 WINDOW = 10
 """Frames averaged before any decision."""

@@ -97,13 +97,12 @@ class VideoTrack(MediaStreamTrack):
             self._start = self._due = called
         else:
             # Paced at the level's rate, but a freshly rendered frame (a camera move) may go out up to half an
-            # interval early: it shows sooner, and a static view still costs no more than the rate.
+            # interval before its slot: it shows sooner, and the slots (so the rate) stay where they were.
             self._due = max(self._due + level.interval, called - level.interval)  # late: no burst to catch up
             early = self._due - level.interval / 2
             if early > called:
                 await asyncio.sleep(early - called)
             await self._view.wait_fresh(self._sent_serial, self._due - loop.time())
-            self._due = min(self._due, loop.time())
         frame = await self._view.newest_frame()
         if self.readyState != "live":
             raise MediaStreamError
