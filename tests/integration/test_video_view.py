@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
-from fixtures.render_scenes import build, model_pixels, write_sphere_scene
+from fixtures.render_scenes import build, model_pixels, write_sphere_scene, write_volume_scene
 
 from vizserver.errors import LimitExceededError
 from vizserver.protocol.field_encoder import FieldEncoder
@@ -200,5 +200,27 @@ def test_a_missing_asset_still_gives_frames(tmp_path: Path, sphere) -> None:  # 
             assert model_pixels(frame.image) == 0  # nothing to draw, but a picture all the same
         finally:
             await view.close()
+
+    run(scenario)
+
+
+def test_a_view_of_a_volume_scene_ray_casts_the_volume(tmp_path: Path) -> None:
+    scene_path = write_volume_scene(tmp_path / "scene")
+    scene, store = build(scene_path, tmp_path / "cache")
+
+    async def scenario() -> None:
+        hub = make_hub(scene, store)
+        volume = make_video_view(hub, "viewer-5", asset_path=store.glb_path, scene_path=scene_path, width=W, height=H)
+        surface = make_video_view(hub, "viewer-6", asset_path=store.glb_path, width=W, height=H)  # no scene file
+        try:
+            image = (await volume.wait_frame(0, WAIT_S)).image
+            shell = (await surface.wait_frame(0, WAIT_S)).image
+        finally:
+            await asyncio.gather(volume.close(), surface.close())
+        assert model_pixels(image) > 0.02 * W * H
+        # The voxels, not the iso-surface: another picture, a Gaussian blob brightest in the middle and fading out.
+        assert np.abs(image.astype(np.int16) - shell).mean() > 5
+        brightness = image.astype(np.float32).sum(axis=-1)
+        assert brightness[H // 2, W // 2] > brightness[H // 2, W // 2 + 20] > brightness[H // 2, W // 2 + 45]
 
     run(scenario)

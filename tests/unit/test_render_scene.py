@@ -17,7 +17,7 @@ from vizserver.render.field_frames import FieldFrames
 from vizserver.render.scene_renderer import SceneRenderer, SceneState
 from vizserver.render.volumes import read_intensity_volume, volume_sources
 from vizserver.render.worker import RenderRequest, RenderWorker
-from vizserver.sessions.annotations import Pin
+from vizserver.sessions.annotations import Pin, Stroke
 
 W, H = 320, 240
 FRONT = ViewCamera(position=(0.0, -120.0, 0.0), target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0), fov=40.0)
@@ -108,6 +108,16 @@ def test_annotation_pins_are_drawn(sphere) -> None:  # type: ignore[no-untyped-d
     image = renderer.render(FRONT, W, H)
     magenta = (image[..., 0] > 150) & (image[..., 2] > 150) & (image[..., 1] < 100)
     assert magenta.sum() > 4
+
+
+def test_annotation_strokes_are_drawn(sphere) -> None:  # type: ignore[no-untyped-def]
+    scene, renderer = sphere
+    hidden = tuple(replace(o, visible=False) for o in scene.objects)
+    stroke = Stroke(2, "m-1", "#00ff00", 0.0, ((-30.0, -30.0, 0.0), (30.0, -30.0, 10.0), (30.0, -30.0, -20.0)), 0.002)
+    renderer.update(SceneState(hidden, {}, {}, strokes=(stroke,)))
+    image = renderer.render(FRONT, W, H)
+    green = (image[..., 1] > 200) & (image[..., 0] < 80) & (image[..., 2] < 80)
+    assert green.sum() > 50
 
 
 def test_a_ct_volume_is_volume_rendered(tmp_path: Path) -> None:
