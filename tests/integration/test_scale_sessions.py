@@ -213,6 +213,27 @@ def test_presence_crosses_processes(cluster: Cluster) -> None:
     asyncio.run(scenario())
 
 
+def test_a_client_on_a_process_that_joins_later_sees_where_the_others_stand(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")
+
+    async def scenario() -> None:
+        here = Peer(await Client.open(ws(owner.url, sid, created["host_token"])))
+        here_id = (await here.client.message("welcome"))["client_id"]
+        await here.client.send(at(0.125))  # once, before any other process has a client of the session
+        await here.client.send({"type": "ping", "t": 1.0})
+        await here.client.message("pong")  # the owner has taken the pose
+        there = Peer(await Client.open(ws(edge.url, sid, guest["token"])))
+        await there.client.message("welcome")
+        await there.until(lambda: abs(there.x.get(here_id, -1.0) - 0.125) < 1e-2)  # without a second pose
+        await there.client.close()
+        await here.client.close()
+
+    asyncio.run(scenario())
+
+
 def test_an_edge_refuses_the_presence_of_a_client_the_host_made_an_observer(cluster: Cluster) -> None:
     owner, edge = cluster.servers
     created = create_session(owner.url)

@@ -6,7 +6,9 @@ decoded again), and at least every ``ROSTER_EVERY_S``, or at once when its clien
 :data:`~vizserver.scale.bus_wire.ROSTER`: who its clients are (member, name, role). A process feeds the
 poses it hears into its own :class:`~vizserver.sessions.presence.PresenceBoard` (slots are per process)
 and tells ``on_peers`` which clients of other processes came or went; a process not heard of for
-``ROSTER_TTL_S`` is taken to be gone with its clients. The owner passes no ``on_peers``: every client
+``ROSTER_TTL_S`` is taken to be gone with its clients. A process heard of for the first time gets every
+client's latest pose once (a client standing still sends none), and while no other process has clients
+of the session, poses are not published at all. The owner passes no ``on_peers``: every client
 of its session is already on its board, since each one joined its hub.
 """
 
@@ -82,7 +84,7 @@ class PresenceFanout:
                 moved.append((client_id, entry[1:]))
         for gone in [c for c in self._sent if c not in local]:
             del self._sent[gone]
-        if moved:
+        if moved and self._heard:  # no other process has this session's clients: nobody to tell
             self.node.publish(self._channel, encode_poses(self.node.server_id, self.session_id, moved))
             self.published += 1
         if local != self._roster or now - self._roster_at >= ROSTER_EVERY_S:
@@ -117,6 +119,8 @@ class PresenceFanout:
             if not (isinstance(meta, list) and len(meta) == 3 and all(isinstance(v, str | None) for v in meta)):
                 raise BusWireError("roster: a client is not [member, name, role]")
             listed[client_id] = PeerMeta(meta[0], meta[1] or "", meta[2] or "")
+        if server_id not in self._heard:
+            self._sent.clear()  # a process new to this session: it hears every client's latest pose once
         _, before = self._heard.get(server_id, (0.0, {}))
         self._heard[server_id] = (self._clock(), listed)
         joined = {c: m for c, m in listed.items() if before.get(c) != m}
