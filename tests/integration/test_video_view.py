@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -20,11 +21,11 @@ from fixtures.render_scenes import build, model_pixels, write_sphere_scene, writ
 
 from vizserver.errors import LimitExceededError
 from vizserver.protocol.field_encoder import FieldEncoder
-from vizserver.protocol.messages import ProtocolError
+from vizserver.protocol.messages import Hello, ProtocolError
 from vizserver.scenes.cache import AssetStore
 from vizserver.scenes.objects import BuiltScene
-from vizserver.sessions.session import Session
-from vizserver.streaming.hub import SessionHub
+from vizserver.sessions.session import Accepted, Session
+from vizserver.streaming.hub import ClientLink, SessionHub
 from vizserver.streaming.metrics import Counters
 from vizserver.streaming.series import SeriesLoader
 from vizserver.transports.rtc_config import use_host_addresses
@@ -224,3 +225,32 @@ def test_a_view_of_a_volume_scene_ray_casts_the_volume(tmp_path: Path) -> None:
         assert brightness[H // 2, W // 2] > brightness[H // 2, W // 2 + 20] > brightness[H // 2, W // 2 + 45]
 
     run(scenario)
+
+
+def test_a_connected_viewer_sees_its_objects_static_field(sphere) -> None:  # type: ignore[no-untyped-def]
+    """A static field is never subscribed to (its values are in the GLB), yet the browser shows it: so does the view."""
+    scene, store = sphere
+
+    async def scenario() -> None:
+        hub = make_hub(scene, store)
+        hub.session.add_member("viewer-token", "participant", "Viewer", time.monotonic())
+        joined = hub.connect("viewer-token", Hello(protocol=1, client="video-test"), ClientLink())
+        assert isinstance(joined, Accepted)
+        assert hub.session.clients[joined.client_id].subscriptions == {0: None}
+        coloured = make_video_view(hub, joined.client_id, asset_path=store.glb_path, width=W, height=H)
+        plain_hub = make_hub(tuple_without_fields(scene), store)
+        plain = make_video_view(plain_hub, "viewer-7", asset_path=store.glb_path, width=W, height=H)
+        try:
+            image = (await coloured.wait_frame(0, WAIT_S)).image
+            uncoloured = (await plain.wait_frame(0, WAIT_S)).image
+        finally:
+            await asyncio.gather(coloured.close(), plain.close())
+        top, bottom = centre(image[: H // 2]), centre(image[H // 2 :])
+        assert np.abs(top - bottom).max() > 40  # height: yellow at the top, purple below
+        assert np.abs(centre(uncoloured[: H // 2]) - centre(uncoloured[H // 2 :])).max() < 40
+
+    run(scenario)
+
+
+def tuple_without_fields(scene: BuiltScene) -> BuiltScene:
+    return replace(scene, objects=tuple(replace(o, active_field=None) for o in scene.objects))

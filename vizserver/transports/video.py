@@ -37,6 +37,7 @@ from vizserver.render.field_frames import FieldFrames
 from vizserver.render.scene_renderer import SceneRenderer, SceneState
 from vizserver.render.volumes import read_intensity_volume, volume_sources
 from vizserver.render.worker import RenderedFrame, RenderRequest, RenderWorker
+from vizserver.scenes.objects import StreamObject
 from vizserver.sessions.annotations import Pin, Stroke
 from vizserver.streaming.hub import SessionHub
 
@@ -230,9 +231,8 @@ class VideoView:
     def _capture(self) -> SceneState:
         session = self.hub.session
         client = session.clients.get(self.client_id)
-        shown: dict[int, int | None] = (
-            dict(client.subscriptions) if client is not None else {o.id: o.active_field for o in session.objects}
-        )
+        subscribed = client.subscriptions if client is not None else {}
+        shown = {o.id: _shown_field(o, subscribed.get(o.id)) for o in session.objects}
         items = session.annotations.list()
         pins = tuple(a for a in items if isinstance(a, Pin))
         strokes = tuple(a for a in items if isinstance(a, Stroke))
@@ -293,6 +293,15 @@ class VideoView:
         if after != before:
             log.info("video view %s: %dx%d at %.0f fps", self.client_id, after.width, after.height, after.fps)
             self.refresh()
+
+
+def _shown_field(obj: StreamObject, subscribed: int | None) -> int | None:
+    """The field a browser client with this subscription colours ``obj`` by: the streamed field it subscribed to,
+    else the object's default field when that one is static (drawn from the GLB, never subscribed to)."""
+    if subscribed is not None:
+        return subscribed
+    default = obj.field(obj.active_field) if obj.active_field is not None else None
+    return default.id if default is not None and not default.streamed else None
 
 
 def _by_object(item: tuple[int, int | None]) -> int:
