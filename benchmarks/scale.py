@@ -80,6 +80,9 @@ FRAME_MAGIC = b"VZF1"
 CONNECT_TIMEOUT_S = 60.0
 RESULT_TIMEOUT_S = 120.0
 JOIN_RETRY_S = 0.3
+RECONNECT_CODES = (1012, 1013)
+"""Close codes after which a client reconnects and resumes (the session moved; its server did not answer)."""
+RECONNECT_BACKOFF_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class ClientTally:
     latencies: list[float] = field(default_factory=list)
     presence_sent: int = 0
     errors: list[str] = field(default_factory=list)
+    resumed: int = 0
 
 
 # --- sessions over HTTP (from several loopback source addresses: the join limit is per address) ---
@@ -161,11 +165,12 @@ def latency_ms(stamp: int) -> float:
 
 
 class BenchClient:
-    def __init__(self, spec: ClientSpec, ws: Any, field_id: int | None, fps: float) -> None:
+    def __init__(self, spec: ClientSpec, field_name: str, link: Link) -> None:
         self.spec = spec
-        self.ws = ws
-        self.field_id = field_id
-        self.fps = fps
+        self.field_name = field_name
+        self.ws = link.ws
+        self.client_id = link.client_id
+        self.fps = link.fps
         self.tally = ClientTally()
         self.pose = bytearray(encode_presence(Presence(Pose((0.0, 0.0, 1.0), (0.0, 0.0, 0.0, 1.0)), size=0.05)))
         self.window = (math.inf, math.inf)
@@ -174,21 +179,39 @@ class BenchClient:
         return self.window[0] <= time.time() < self.window[1]
 
     async def read(self) -> None:
-        try:
-            async for message in self.ws:
-                if isinstance(message, str) or not self.measuring():
-                    continue
-                magic = message[:4]
-                if magic == FRAME_MAGIC:
-                    self.tally.frames += 1
-                    self.tally.frame_bytes += len(message)
-                elif magic == PRESENCE_MAGIC and self.spec.sampled:
-                    for _slot, body in split_batch(message):
-                        x, y = struct.unpack_from("<ee", body, BODY_X_OFFSET)
-                        self.tally.latencies.append(latency_ms(int(x) + (int(y) << 11)))
-        except websockets.ConnectionClosed as closed:
-            rcvd = closed.rcvd
-            self.tally.errors.append(f"{rcvd.code} {rcvd.reason[:60]}" if rcvd else "no close frame")
+        """Count frames and presence latencies; after a 1012 or 1013 close, reconnect and resume as the web client
+        does (to the same process: it serves the session as owner or edge)."""
+        while True:
+            try:
+                async for message in self.ws:
+                    if isinstance(message, str) or not self.measuring():
+                        continue
+                    magic = message[:4]
+                    if magic == FRAME_MAGIC:
+                        self.tally.frames += 1
+                        self.tally.frame_bytes += len(message)
+                    elif magic == PRESENCE_MAGIC and self.spec.sampled:
+                        for _slot, body in split_batch(message):
+                            x, y = struct.unpack_from("<ee", body, BODY_X_OFFSET)
+                            self.tally.latencies.append(latency_ms(int(x) + (int(y) << 11)))
+                return
+            except websockets.ConnectionClosed as closed:
+                rcvd = closed.rcvd
+                self.tally.errors.append(f"{rcvd.code} {rcvd.reason[:60]}" if rcvd else "no close frame")
+                if rcvd is None or rcvd.code not in RECONNECT_CODES or not await self.resume():
+                    return
+
+    async def resume(self) -> bool:
+        while time.time() < self.window[1]:
+            await asyncio.sleep(RECONNECT_BACKOFF_S)  # the client's back-off before it tries again
+            try:
+                link = await handshake(self.spec.url, self.field_name, self.client_id)
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                continue
+            self.ws, self.client_id = link.ws, link.client_id
+            self.tally.resumed += 1
+            return True
+        return False
 
     async def send_presence(self, start: float, stop: float, clients: int) -> None:
         period = 1.0 / PRESENCE_HZ
@@ -197,19 +220,28 @@ class BenchClient:
             await asyncio.sleep(max(0.0, due - time.time()))  # the client's 20 Hz pace
             stamp = stamp_now()
             struct.pack_into("<ee", self.pose, HEAD_X_OFFSET, float(stamp & 2047), float(stamp >> 11))
-            try:
+            with contextlib.suppress(websockets.ConnectionClosed):  # reconnecting (read() resumes it) or gone
                 await self.ws.send(bytes(self.pose))
-            except websockets.ConnectionClosed:
-                return
             if self.measuring():
                 self.tally.presence_sent += 1
             due += period
 
 
-async def open_client(spec: ClientSpec, field_name: str) -> BenchClient:
-    ws = await websockets.connect(spec.url, max_size=1 << 26, max_queue=4, compression=None,
+@dataclass(frozen=True, slots=True)
+class Link:
+    ws: Any
+    client_id: str
+    fps: float
+
+
+async def handshake(url: str, field_name: str, resume: str | None = None) -> Link:
+    """Connect, say hello (resuming ``resume``), read up to the scene and playback, subscribe to the field."""
+    ws = await websockets.connect(url, max_size=1 << 26, max_queue=4, compression=None,
                                   open_timeout=CONNECT_TIMEOUT_S)
-    await ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "bench-scale/1"}))
+    hello: dict[str, Any] = {"type": "hello", "protocol": 1, "client": "bench-scale/1"}
+    if resume is not None:
+        hello["resume"] = {"client_id": resume}
+    await ws.send(json.dumps(hello))
     seen: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while not {"welcome", "scene", "playback"} <= seen.keys():
@@ -221,7 +253,11 @@ async def open_client(spec: ClientSpec, field_name: str) -> BenchClient:
     field_id = next((f["id"] for f in sheet.get("fields", []) if f["name"] == field_name), None)
     if field_id is not None:
         await ws.send(json.dumps({"type": "subscribe", "object": sheet["id"], "field": field_id}))
-    return BenchClient(spec, ws, field_id, float(seen["playback"].get("fps") or FIELD_HZ))
+    return Link(ws, str(seen["welcome"]["client_id"]), float(seen["playback"].get("fps") or FIELD_HZ))
+
+
+async def open_client(spec: ClientSpec, field_name: str) -> BenchClient:
+    return BenchClient(spec, field_name, await handshake(spec.url, field_name))
 
 
 async def client_process(specs: list[ClientSpec], total: int, field_name: str, pipe: Connection) -> None:
@@ -246,7 +282,7 @@ async def client_process(specs: list[ClientSpec], total: int, field_name: str, p
         r.cancel()
     await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
     pipe.send(("done", [(c.spec.on_owner, c.tally.frames, c.tally.frame_bytes, c.tally.latencies,
-                         c.tally.presence_sent, c.tally.errors) for c in clients]))
+                         c.tally.presence_sent, c.tally.errors, c.tally.resumed) for c in clients]))
 
 
 def client_process_main(specs: list[ClientSpec], total: int, field_name: str, pipe: Connection) -> None:
@@ -262,7 +298,11 @@ def redis_cpu_s(url: str) -> float:
 
 
 def cpu_s(process: psutil.Process) -> float:
-    times = process.cpu_times()
+    """CPU seconds so far; NaN for a process that has died (a server that crashed under the load)."""
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return math.nan
     return float(times.user + times.system)
 
 
@@ -338,6 +378,7 @@ def report(processes: int, clients: int, seconds: float, vertices: int, field_na
     if result["failures"]:
         print(json.dumps({"case": case, "metric": "connect failures (first few)", "value": result["failures"]}))
     emit(case, "clients closed by the server during the run", closed, "clients")
+    emit(case, "reconnects that resumed (after 1012 / 1013)", sum(r[6] for r in rows), "reconnects")
     if closed:
         reasons = collections.Counter(e for r in rows for e in r[5])
         print(json.dumps({"case": case, "metric": "how the server closed them", "value": dict(reasons)}), flush=True)
