@@ -115,6 +115,12 @@ async def run(vertices: int, changes: int) -> None:
         redis_server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                          "--appendonly", "no", "--dir", folder], stdout=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/0"
+        while True:  # polling the new redis-server's port until it answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
         workers = [start_worker(url, "bench-a")]
         link = RedisLink(url)
         try:

@@ -107,6 +107,10 @@ def _run(url: str, worker_name: str, job: TwinJob, entry_id: bytes) -> int:
     return code
 
 
+def warm_up_main() -> None:
+    """An empty job: the worker starts one first, so its fork server has imported everything before a real one."""
+
+
 def _die_with_worker(lifeline: Connection) -> None:
     """Wait for the worker's end of the lifeline to close, then end this process at once (a hung twin too)."""
     with contextlib.suppress(EOFError, OSError):

@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 import socket
@@ -34,7 +33,13 @@ from vizserver.errors import VizServerError
 from vizserver.io.isolation import main_script_hidden
 from vizserver.scale.redis_link import check_redis_url, safe_url
 from vizserver.scale.twin_channel import REDIS_FAILURES, RedisChannel
-from vizserver.scale.twin_job_process import EXIT_CRASHED, EXIT_RELEASED, EXIT_SUPERSEDED, job_process_main
+from vizserver.scale.twin_job_process import (
+    EXIT_CRASHED,
+    EXIT_RELEASED,
+    EXIT_SUPERSEDED,
+    job_process_main,
+    warm_up_main,
+)
 from vizserver.scale.twin_keys import (
     GROUP,
     JOBS,
@@ -114,14 +119,16 @@ class TwinWorker:
 
     def run(self) -> int:
         """Take and run jobs until :meth:`stop` (or SIGTERM); the exit code."""
+        _CONTEXT.set_forkserver_preload(_PRELOAD)
+        with main_script_hidden():  # the fork server up and its imports done before taking jobs: one empty job
+            warm_up = _CONTEXT.Process(target=warm_up_main, name="twin job warm-up")
+            warm_up.start()
+        warm_up.join()
         self._connect()
         if self.stopping.is_set():
             return 0
         heartbeat = threading.Thread(target=self._heartbeat, name="worker heartbeat", daemon=True)
         heartbeat.start()
-        _CONTEXT.set_forkserver_preload(_PRELOAD)
-        with main_script_hidden():
-            multiprocessing.forkserver.ensure_running()  # now, not when the first job waits for it
         self.say(f"worker {self.name}: taking twin jobs from {safe_url(self.url)} (at most {self.max_twins} at once)")
         failures = 0
         while not self.stopping.is_set():
