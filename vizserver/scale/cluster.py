@@ -198,18 +198,17 @@ class ClusterNode:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            try:
-                await self._beat()
-            except REDIS_ERRORS as exc:
-                self.link.failed(exc)
-                continue
-            for tick in list(self.on_tick):
+            for tick in list(self.on_tick):  # leases first: a loaded process renews before anything else
                 try:
                     await tick()
                 except REDIS_ERRORS as exc:
                     self.link.failed(exc)
                 except Exception:
                     log.exception("redis: a heartbeat task failed")
+            try:
+                await self._beat()
+            except REDIS_ERRORS as exc:
+                self.link.failed(exc)
 
     async def _beat(self) -> None:
         client = self.link.client
@@ -230,6 +229,22 @@ class ClusterNode:
         result: Any = await self.link.client.eval(RENEW_LUA, 1, lease_key(session_id), self.server_id,
                                                   str(int(LEASE_TTL_S * 1000)))
         return bool(result)
+
+    async def renew_all(self, session_ids: list[str]) -> list[bool]:
+        """:meth:`renew` for each of ``session_ids``, in one round trip."""
+        if not session_ids:
+            return []
+        pipe = self.link.client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipe.eval(RENEW_LUA, 1, lease_key(session_id), self.server_id, str(int(LEASE_TTL_S * 1000)))
+        return [bool(r) for r in await pipe.execute()]
+
+    async def holders(self, session_ids: list[str]) -> list[str | None]:
+        """:meth:`holder` of each of ``session_ids``, in one round trip."""
+        if not session_ids:
+            return []
+        values = await self.link.client.mget([lease_key(s) for s in session_ids])
+        return [None if v is None else _text(v) for v in values]
 
     async def release(self, session_id: str) -> None:
         with contextlib.suppress(*REDIS_ERRORS):

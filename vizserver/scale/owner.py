@@ -60,9 +60,10 @@ class OwnedSession:
         await self.node.unsubscribe(in_channel(self.session_id))
         await self.node.release(self.session_id)
 
-    async def tick(self) -> bool:
-        """Renew the lease (False: it is another process's now) and drop the clients of dead edges."""
-        if not await self.node.renew(self.session_id):
+    def tick(self, renewed: bool) -> bool:
+        """After the heartbeat's lease renewal (``renewed`` False: the lease is another process's now, and so is
+        the session: False is returned); drops the clients of dead edges."""
+        if not renewed:
             self.lost = True
             return False
         for edge_id in list(self.senders):

@@ -42,6 +42,9 @@ DEFAULT_WAIT_S = 60.0
 DEFAULT_POLL_S = 0.1
 EDGE_IDLE_TICKS = 5
 """An edge with no clients for this many heartbeats is closed."""
+VACANT_BEATS = 2
+"""An edge takes its session over when the lease has been free at this many heartbeats in a row (an owner
+starved of CPU for a moment renews late; a dead one never does)."""
 
 
 def code_key(join_code: str) -> str:
@@ -63,6 +66,8 @@ class ScaleOut:
         self.edges: dict[str, EdgeHub] = {}
         self.fanouts: dict[str, PresenceFanout] = {}
         self._idle: dict[str, int] = {}
+        self._vacant: dict[str, int] = {}
+        """Edges whose session's lease was found free, for how many heartbeats in a row."""
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         """Per session id being looked up: its lock and how many wait on it."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -263,6 +268,7 @@ class ScaleOut:
     async def _drop_edge(self, session_id: str) -> None:
         edge = self.edges.pop(session_id, None)
         self._idle.pop(session_id, None)
+        self._vacant.pop(session_id, None)
         fanout = self.fanouts.pop(session_id, None)
         if edge is not None:
             edge.closed = True
@@ -313,11 +319,20 @@ class ScaleOut:
         for session_id, owned in list(self.owned.items()):
             if self.runtime.hubs.get(session_id) is not owned.hub or owned.hub.session.ended:
                 await self._let_go(session_id)  # ended, or forgotten when idle: nobody owns it any more
-            elif not await owned.tick():
+        owned_ids = list(self.owned)
+        for session_id, renewed in zip(owned_ids, await self.node.renew_all(owned_ids), strict=True):
+            still = self.owned.get(session_id)
+            if still is not None and not still.tick(renewed):
                 await self._lost(session_id)
-        for session_id, edge in list(self.edges.items()):
-            holder = await self.node.holder(session_id)
-            if holder == edge.owner_id:
+        edge_ids = list(self.edges)
+        for session_id, holder in zip(edge_ids, await self.node.holders(edge_ids), strict=True):
+            edge = self.edges.get(session_id)
+            if edge is None:
+                continue
+            vacant = self._vacant.pop(session_id, 0) + 1 if holder is None else 0
+            if holder == edge.owner_id or 0 < vacant < VACANT_BEATS:
+                if vacant:
+                    self._vacant[session_id] = vacant  # a loaded owner may renew late: not dead yet
                 idle = self._idle.get(session_id, 0) + 1 if not edge.links and not edge.connecting else 0
                 self._idle[session_id] = idle
                 if idle >= EDGE_IDLE_TICKS:
