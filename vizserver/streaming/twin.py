@@ -166,7 +166,7 @@ class TwinController:
                 steering.state, steering.message = event.state, event.message
                 steering.speed, steering.time = event.speed, event.time
                 self._hub.broadcast(steering.status())
-            elif event.message is not None:  # e.g. waiting for a twin worker: say so before the twin runs
+            elif event.state == "starting" and event.message is not None:  # e.g. waiting for a twin worker
                 self._hub.broadcast(self.status())
             return
         if steering is None:
