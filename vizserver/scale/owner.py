@@ -49,7 +49,6 @@ class OwnedSession:
         self.senders: dict[str, EdgeSender] = {}
         self.remote: dict[str, RemoteLink] = {}
         """Clients on other processes, by client id."""
-        self.lost = False
         self._missing: dict[str, int] = {}
 
     async def start(self) -> None:
@@ -64,7 +63,6 @@ class OwnedSession:
         """After the heartbeat's lease renewal (``renewed`` False: the lease is another process's now, and so is
         the session: False is returned); drops the clients of dead edges."""
         if not renewed:
-            self.lost = True
             return False
         for edge_id in list(self.senders):
             missing = self._missing.get(edge_id, 0) + 1 if edge_id not in self.node.live else 0

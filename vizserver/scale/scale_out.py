@@ -70,7 +70,6 @@ class ScaleOut:
         """Edges whose session's lease was found free, for how many heartbeats in a row."""
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         """Per session id being looked up: its lock and how many wait on it."""
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._owning: dict[str, asyncio.Task[None]] = {}
         self._made_default: str | None = None
         self.node.on(edge_channel(self.node.server_id), self._edge_heard)
@@ -130,7 +129,7 @@ class ScaleOut:
     async def stop(self) -> None:
         if self._redis_back in self.redis.on_up:
             self.redis.on_up.remove(self._redis_back)
-        for task in [*self._tasks, *self._owning.values()]:
+        for task in list(self._owning.values()):
             task.cancel()
         for fanout in list(self.fanouts.values()):
             with contextlib.suppress(*REDIS_ERRORS):
@@ -142,11 +141,6 @@ class ScaleOut:
             with contextlib.suppress(*REDIS_ERRORS):
                 await owned.stop()
         await self.node.close()
-
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- finding a session ---
 
