@@ -263,3 +263,24 @@ def test_a_hung_twin_is_moved_and_its_process_killed(cluster: Cluster) -> None:
         await client.close()
 
     asyncio.run(scenario())
+
+
+def test_a_short_redis_outage_stalls_the_twin_and_it_goes_on_on_the_same_worker(cluster: Cluster) -> None:
+    session = cluster.server.default_session()
+
+    async def scenario() -> None:
+        client = await Client.open(ws_url(cluster.server, session))
+        worker = cluster.worker("wa")
+        await running_twin(client)
+        box = await twin_object(client)
+        before = await frame_at(client, box, after=1.0)
+        await asyncio.to_thread(cluster.redis.stop)  # its streams and group are kept (appendonly) and come back
+        await asyncio.to_thread(worker.said, "heartbeat failed")  # the worker has seen the outage
+        await asyncio.to_thread(cluster.redis.start)
+        after = await frame_at(client, box, after=before.header.time + 1.0)  # twin time went on: the same twin
+        assert after.header.step > before.header.step
+        moves = [m for m in client.messages if m.get("type") == "twin" and m["state"] == "restarting"]
+        assert moves == [] and sum("running session" in line for line in worker.lines) == 1
+        await client.close()
+
+    asyncio.run(scenario())

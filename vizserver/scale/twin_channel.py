@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import redis
 
@@ -30,6 +31,11 @@ BLOCK_SLICE_S = 0.25
 """Longest single blocking read; ``should_stop`` is checked between slices."""
 DRAIN_POLL_S = 0.005
 """How often a waiting sender looks whether the server has read (there is no notification for it)."""
+REDIS_OUTAGE_S = 30.0
+"""Redis failing for this long ends the job; a shorter outage only stalls the twin (as a stalled pipe would)."""
+REDIS_RETRY_S = 0.5
+
+T = TypeVar("T")
 
 StopCheck = Callable[[], str | None]
 """Why the job must end now (a sentence), or None to go on."""
@@ -84,28 +90,36 @@ class RedisChannel:
             raise ChannelClosedError(why)
 
     def _add(self, fields: dict[str, bytes] | dict[str, str]) -> int:
-        try:
+        def add() -> int:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.xadd(self.streams.to_server, fields, maxlen=MAX_STREAM_ENTRIES, approximate=False)  # type: ignore[arg-type]
                 pipe.expire(self.streams.to_server, STREAM_TTL_S)
                 pipe.xlen(self.streams.to_server)
-                results = pipe.execute()
-        except REDIS_FAILURES as exc:
-            raise ChannelClosedError(f"Redis failed while sending: {exc}") from None
-        return int(results[-1])
+                return int(pipe.execute()[-1])
+
+        return self._retried("sending", add)
 
     def _unread(self) -> int:
-        try:
-            return int(self.client.xlen(self.streams.to_server))
-        except REDIS_FAILURES as exc:
-            raise ChannelClosedError(f"Redis failed while sending: {exc}") from None
+        return self._retried("sending", lambda: int(self.client.xlen(self.streams.to_server)))
 
     def _read(self, wait_s: float) -> None:
         block = None if wait_s <= 0 else max(1, int(wait_s * 1000))
-        try:
-            answer = self.client.xread({self.streams.to_worker: self._last_id}, count=16, block=block)
-        except REDIS_FAILURES as exc:
-            raise ChannelClosedError(f"Redis failed while receiving: {exc}") from None
+        answer = self._retried("receiving", lambda: self.client.xread({self.streams.to_worker: self._last_id},
+                                                                      count=16, block=block))
         for entry_id, fields in entries(answer):
             self._last_id = entry_id
             self._buffer.append(message_of(fields))
+
+    def _retried(self, doing: str, call: Callable[[], T]) -> T:
+        """``call()``, retried while Redis fails, for up to REDIS_OUTAGE_S (or until the job must stop)."""
+        failing_since: float | None = None
+        while True:
+            try:
+                return call()
+            except REDIS_FAILURES as exc:
+                now = self.clock()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > REDIS_OUTAGE_S:
+                    raise ChannelClosedError(f"Redis failed while {doing} for {REDIS_OUTAGE_S:g} s: {exc}") from None
+            self._check_stop()
+            time.sleep(REDIS_RETRY_S)  # waiting for Redis to come back; nothing signals it

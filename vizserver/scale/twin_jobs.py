@@ -275,6 +275,7 @@ class RedisTwinHost(HostRequests):
             except REDIS_ERRORS as exc:
                 self._link.failed(exc)
                 await asyncio.sleep(REDIS_RETRY_S)  # retrying until Redis answers; nothing to wait on
+                self._quiet_since = loop.time()  # Redis's silence, not the worker's
                 continue
             read: list[bytes] = []
             for entry_id, fields in entries(answer):

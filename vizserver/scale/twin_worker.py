@@ -272,6 +272,7 @@ class TwinWorker:
     # --- liveness ---
 
     def _heartbeat(self) -> None:
+        failing = False
         while not self.stopping.wait(HEARTBEAT_S):
             with self._lock:
                 running = list(self._running.values())
@@ -283,8 +284,11 @@ class TwinWorker:
                         pipe.get(generation_key(r.job.session_id))
                     results = pipe.execute()
             except REDIS_FAILURES as exc:
-                log.warning("worker %s: heartbeat failed: %s", self.name, exc)
+                if not failing:  # once per outage; the claim loop says when Redis answers again
+                    log.warning("worker %s: heartbeat failed: %s", self.name, exc)
+                failing = True
                 continue
+            failing = False
             now = time.monotonic()
             for r, newest in zip(running, results[2::2], strict=True):
                 if newest is not None and int(newest) == r.job.generation:
