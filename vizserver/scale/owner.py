@@ -120,6 +120,7 @@ class OwnedSession:
         member = self.hub.session.member(token)
         reply(self.node, edge, number, {
             "ok": True, "client_id": joined.client_id, "role": joined.role, "resumed": joined.resumed,
+            "sid": self.session_id, "conn": conn,
             "member": member.id if member is not None else None, "name": member.name if member is not None else "",
         })
 

@@ -40,8 +40,10 @@ OnReply = Callable[[dict[str, Any]], None]
 class Requests:
     """This process's requests waiting for a reply, by number."""
 
-    def __init__(self, node: ClusterNode) -> None:
+    def __init__(self, node: ClusterNode, on_late: OnReply | None = None) -> None:
         self._node = node
+        self._on_late = on_late
+        """Hears a reply that came after its asker gave up (a connect the owner accepted too late)."""
         self._numbers = itertools.count(1)
         self._waiting: dict[int, tuple[asyncio.Future[dict[str, Any]], OnReply | None]] = {}
 
@@ -64,8 +66,10 @@ class Requests:
     def replied(self, message: BusMessage) -> None:
         number = message.head.get("req")
         waiting = self._waiting.pop(number, None) if isinstance(number, int) else None
-        if waiting is None:
-            return  # too late: the asker gave up
+        if waiting is None:  # too late: the asker gave up
+            if self._on_late is not None:
+                self._on_late(message.head)
+            return
         future, on_reply = waiting
         if future.done():
             return

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from vizserver.scale.bus_wire import BusWireError, Kind, decode_batch, decode_message
+from vizserver.scale.bus_wire import BusWireError, Kind, decode_batch, decode_message, encode_message
 from vizserver.scale.cluster import ClusterNode, edge_channel
 from vizserver.scale.edge import SERVICE_RESTART, EdgeHub, PeerMeta
 from vizserver.scale.owner import OwnedSession
@@ -61,7 +61,7 @@ class ScaleOut:
         self.runtime = runtime
         self.redis = runtime.redis
         self.node = ClusterNode(runtime.redis, runtime.settings.url)
-        self.requests = Requests(self.node)
+        self.requests = Requests(self.node, self._late_reply)
         self.owned: dict[str, OwnedSession] = {}
         self.edges: dict[str, EdgeHub] = {}
         self.fanouts: dict[str, PresenceFanout] = {}
@@ -284,6 +284,13 @@ class ScaleOut:
         return status, body
 
     # --- what arrives ---
+
+    def _late_reply(self, head: dict[str, Any]) -> None:
+        """The owner accepted a connect after the edge had turned its client away (1013): it leaves again there."""
+        client_id, session_id, conn = head.get("client_id"), head.get("sid"), head.get("conn")
+        if head.get("ok") is True and isinstance(client_id, str) and isinstance(session_id, str):
+            left = {"client": client_id, "conn": conn, "edge": self.node.server_id}
+            self.node.publish(f"vz:in:{session_id}", encode_message(Kind.DISCONNECT, left))
 
     def _edge_heard(self, data: bytes) -> None:
         try:
