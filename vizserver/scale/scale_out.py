@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +172,9 @@ class ScaleOut:
             fanout = PresenceFanout(self.node, session_id, hub.presence, lambda: _owner_local(hub))
             self.fanouts[session_id] = fanout
             await fanout.start()
-            await self.redis.client.set(code_key(hub.session.join_code), session_id, ex=int(JOIN_CODE_TTL_S))
+            code_left = int(JOIN_CODE_TTL_S - (time.monotonic() - hub.session.created))
+            if code_left > 0:  # a restored session's code keeps its first expiry
+                await self.redis.client.set(code_key(hub.session.join_code), session_id, ex=code_left)
         except REDIS_ERRORS as exc:
             self.redis.failed(exc)
             log.error("session %s: could not announce it in Redis (%s); its clients here are served", session_id,
