@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 from fixtures.redis_server import RedisServer
-from fixtures.twin_workers import Worker
+from fixtures.twin_workers import Worker, gone, job_pid
 from fixtures.twins import positions
 
 from vizserver.scale.twin_channel import MAX_UNREAD, RedisChannel
@@ -50,6 +50,7 @@ def workers(redis_server: RedisServer) -> Iterator[list[Worker]]:
     for worker in started:
         worker.stop()
     assert all(w.process.poll() is not None for w in started)
+    assert all(gone(job_pid(line)) for w in started for line in w.lines if "(process " in line)  # nor a twin
 
 
 def post(client: redis.Redis, session: str, recipe: TwinRecipe = DECAY, n: int = 4) -> TwinJob:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from fixtures.redis_server import RedisServer, free_port
 from fixtures.server import Client, LiveServer, running_twin, settings_for, start_thread_server, write_scene, ws_url
-from fixtures.twin_workers import Worker
+from fixtures.twin_workers import Worker, gone, job_pid
 
 WAIT_S = 60.0
 TESTS = Path(__file__).resolve().parents[1]
@@ -73,6 +73,8 @@ def stop_cluster(running: Cluster) -> None:
         print(f"--- worker {worker.name}:\n{''.join(worker.lines)}")  # shown when a test fails
     running.redis.kill()
     assert all(w.process.poll() is not None for w in running.workers)  # no worker left behind
+    twins = [job_pid(line) for w in running.workers for line in w.lines if "(process " in line]
+    assert all(gone(pid) for pid in twins)  # nor a twin process
 
 
 async def twin_status(client: Client, state: str, containing: str = "") -> dict[str, Any]:
@@ -105,25 +107,6 @@ async def frame_at(client: Client, object_id: int, *, after: float = -1.0, befor
         if after < frame.header.time < before:
             return frame
     raise AssertionError(f"no frame with twin time in ({after}, {before}) within {WAIT_S} s")
-
-
-def job_pid(line: str) -> int:
-    """The twin process's id in a worker's "running session ... (process PID)" line."""
-    return int(line.rsplit("(process ", 1)[1].split(")")[0])
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (waiting for it; a zombie counts as ended)."""
-    deadline = time.monotonic() + WAIT_S
-    status = Path(f"/proc/{pid}/status")
-    while time.monotonic() < deadline:
-        try:
-            if "\tZ" in next(line for line in status.read_text().splitlines() if line.startswith("State:")):
-                return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)  # polling /proc: nothing signals another process's end to a non-parent
-    return False
 
 
 def test_a_worker_runs_the_twin_is_steered_and_a_killed_worker_moves_it_with_its_parameters(cluster: Cluster) -> None:
