@@ -19,6 +19,9 @@ Prints one JSON line per figure, per process count: field frames delivered per c
 over clients), in total, presence latency p50 / p95 (target <= 150 ms), CPU seconds of each server
 process and of Redis (``INFO cpu``) over the measured window, how many clients connected. Then the
 capacity ratios: total frames delivered per second with 2 (and 4) processes over 1 (target >= 1.7).
+The offered load is fixed (clients x 30 frames/s), so the ratio shows capacity only where one process
+is saturated (its total well below the offered load, printed beside it); the incompressible noise
+field saturates one process sooner than the activation front.
 The machine's core count is in every case name: on a 2-core machine the servers, Redis and the
 client processes share the same two cores, so more processes cannot add CPU and the figures are
 noisy.
