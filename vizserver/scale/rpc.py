@@ -55,7 +55,12 @@ class Requests:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[number] = (future, on_reply)
         message = encode_message(kind, {**head, "edge": self._node.server_id, "req": number}, blobs)
-        self._node.publish(in_channel(session_id), message)
+
+        def sent(ok: bool) -> None:  # Redis did not take it: no reply can come, say so now
+            if not ok and not future.done():
+                future.set_exception(NoReplyError(f"session {session_id}: Redis is unreachable"))
+
+        self._node.publish(in_channel(session_id), message, sent)
         try:
             return await asyncio.wait_for(future, wait_s)
         except TimeoutError:
