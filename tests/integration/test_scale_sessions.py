@@ -234,6 +234,28 @@ def test_a_client_on_a_process_that_joins_later_sees_where_the_others_stand(clus
     asyncio.run(scenario())
 
 
+def test_a_resume_on_the_same_edge_replaces_the_old_connection_not_the_new_one(cluster: Cluster) -> None:
+    owner, edge = cluster.servers
+    created = create_session(owner.url)
+    sid = created["session_id"]
+    guest = join_session(edge.url, sid, "guest")
+
+    async def scenario() -> None:
+        host = await Client.open(ws(owner.url, sid, created["host_token"]))
+        old = await Client.open(ws(edge.url, sid, guest["token"]))
+        welcome = await old.message("welcome")
+        new, again = await resumed(ws(edge.url, sid, guest["token"]), welcome["client_id"])  # old still open
+        assert again["client_id"] == welcome["client_id"]
+        assert await old.closed() == (1000, "replaced by a newer connection of this client")
+        await new.message("annotations")
+        await host.send({**PIN, "text": "to the new connection"})
+        assert (await new.message("annotation"))["annotation"]["text"] == "to the new connection"
+        await new.close()
+        await host.close()
+
+    asyncio.run(scenario())
+
+
 def test_an_edge_refuses_the_presence_of_a_client_the_host_made_an_observer(cluster: Cluster) -> None:
     owner, edge = cluster.servers
     created = create_session(owner.url)
