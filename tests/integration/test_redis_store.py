@@ -167,3 +167,27 @@ def test_a_write_refused_by_a_full_redis_is_tried_again_until_it_is_taken(redis_
         asyncio.run(scenario())
     finally:
         admin.close()
+
+
+def test_a_session_forgotten_with_a_save_pending_keeps_its_snapshot(redis_server: RedisServer) -> None:
+    """An owner that lost a session's lease forgets it; the save still pending must not delete the snapshot
+    the new owner restored from (the capture finds the session gone, which otherwise means "delete")."""
+    registry = make_registry()
+    session = registry.create(SCENE, time.monotonic()).session
+
+    async def scenario() -> None:
+        link = RedisLink(redis_server.url)
+        await link.start()
+        saver = RedisSessionSaver(link, _capturer(registry), interval_s=0.3)
+        saver.changed(session.id)
+        await saver.idle()
+        assert session.id in _saved(redis_server)
+        saver.changed(session.id)  # a change, then the session moves away before the next write
+        registry.forget(session.id)
+        saver.forget(session.id)
+        await saver.idle()
+        assert session.id in _saved(redis_server)
+        await saver.close([])
+        await link.close()
+
+    asyncio.run(scenario())

@@ -112,6 +112,12 @@ class RedisSessionSaver:
             delay = max(0.0, self._last_flush + self.interval_s - loop.time())
             self._timer = loop.call_later(delay, self._flush)
 
+    def forget(self, session_id: str) -> None:
+        """Drop what is pending for ``session_id`` without deleting ``vz:session:{sid}``: another process took the
+        session over, and a save from here would find it gone and delete the snapshot the new owner restored."""
+        self._dirty.discard(session_id)
+        self._waiting.discard(session_id)
+
     async def idle(self) -> None:
         """Wait until every change reported so far is in Redis (while Redis is down: until it is back)."""
         await self._idle.wait()

@@ -371,6 +371,8 @@ class ScaleOut:
                 link.request_close(SERVICE_RESTART, "the session moved to another server; reconnect")
             await hub.stop()
         self.runtime.registry.forget(session_id)
+        if self.runtime.saver is not None:
+            self.runtime.saver.forget(session_id)  # a pending save would find it gone and delete its snapshot
 
 
 def _owner_local(hub: SessionHub) -> dict[str, PeerMeta]:

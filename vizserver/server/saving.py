@@ -26,6 +26,10 @@ class SessionSaving(Protocol):
         """Session ``session_id`` changed (or ended, or was forgotten): save it soon, coalesced."""
         ...
 
+    def forget(self, session_id: str) -> None:
+        """Drop what is pending for ``session_id`` without deleting its saved row (another process owns it now)."""
+        ...
+
     async def idle(self) -> None:
         """Wait until every change reported so far is written."""
         ...

@@ -205,6 +205,10 @@ class SessionSaver:
             delay = max(0.0, self._last_flush + self.interval_s - loop.time())
             self._timer = loop.call_later(delay, self._flush)
 
+    def forget(self, session_id: str) -> None:
+        """Drop what is pending for ``session_id``; its row stays as it was last written."""
+        self._dirty.discard(session_id)
+
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         self._timer = None
