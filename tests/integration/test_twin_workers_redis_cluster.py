@@ -3,12 +3,14 @@
 The session's owner process runs its twin controller, whose job a worker takes; clients of the other
 process (an edge) get the same frames. Killing the worker moves the twin to the other worker for
 clients of both processes; killing the owner process moves the session to the other process, whose
-controller posts the job again (a newer generation), and the twin goes on on a worker.
+controller posts the job again (a newer generation) with the parameters saved with the session, and
+the twin goes on on a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fixtures.cluster import Cluster, create_session, join_session
 from fixtures.server import Client, write_scene
 from fixtures.twin_workers import Worker, gone, job_pid
@@ -80,6 +83,22 @@ async def frame_at(client: Client, object_id: int, *, after: float = -1.0, befor
     raise AssertionError(f"no frame with twin time in ({after}, {before}) within {WAIT_S} s")
 
 
+def saved_with_amplitude(cluster: Cluster, session_id: str, amplitude: float) -> None:
+    """Wait until the owner has saved the session (``vz:session:{sid}``) with the twin at ``amplitude``."""
+    client = redis.Redis.from_url(cluster.redis.url)
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while True:
+            raw = client.get(f"vz:session:{session_id}")
+            twin = json.loads(raw).get("twin") if raw else None
+            if twin and twin["params"].get("amplitude") == amplitude:
+                return
+            assert time.monotonic() < deadline, f"session {session_id} never saved with amplitude {amplitude}"
+            time.sleep(0.05)  # polling Redis for the owner's next save (at most once a second)
+    finally:
+        client.close()
+
+
 def test_clients_of_two_processes_see_the_twin_and_its_move_to_another_worker(cluster: Cluster,
                                                                               workers: list[Worker]) -> None:
     owner, edge = cluster.urls
@@ -121,7 +140,10 @@ def test_a_killed_owner_process_leaves_the_twin_to_the_new_owner(cluster: Cluste
         welcome = await other.message("welcome", timeout=WAIT_S)
         await twin_status(other, "running")
         box = await twin_object(other)
-        await frame_at(other, box, after=1.0)
+        host = await Client.open(ws(owner, session["session_id"], session["host_token"]))  # a guest may not steer
+        await host.send({"type": "twin_params", "seq": 5, "values": {"amplitude": 0.5, "rate": 0.0}})
+        await host.message("twin_applied", timeout=WAIT_S, seq=5)
+        await asyncio.to_thread(saved_with_amplitude, cluster, session["session_id"], 0.5)
         cluster.kill(0)
         deadline = time.monotonic() + WAIT_S
         with pytest.raises(ConnectionClosed):  # the edge closes its clients (1012) when the session moves
@@ -139,7 +161,8 @@ def test_a_killed_owner_process_leaves_the_twin_to_the_new_owner(cluster: Cluste
                 await asyncio.sleep(0.1)  # the page's back-off between attempts
         await twin_status(other, "running")
         box = await twin_object(other)
-        await frame_at(other, box, before=1.0)  # a new generation of the job: twin time restarted
+        moved = await frame_at(other, box, before=1.0)  # a new generation of the job: twin time restarted
+        assert moved.values.min() >= 0.45 and moved.values.max() <= 1.05  # with the parameters set before
         lines = first.lines + second.lines
         assert sum(f"running session {session['session_id']}" in line for line in lines) == 2, lines
         superseded = f"session {session['session_id']} twin 'fixtures.twins:DecayTwin' (generation 1) ended (the " \
@@ -148,5 +171,6 @@ def test_a_killed_owner_process_leaves_the_twin_to_the_new_owner(cluster: Cluste
             assert time.monotonic() < deadline, first.lines + second.lines
             await asyncio.sleep(0.05)  # polling another process's output
         await other.close()
+        await host.close()
 
     asyncio.run(scenario())
