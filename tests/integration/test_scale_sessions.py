@@ -80,6 +80,14 @@ async def members_named(client: Client, names: set[str]) -> dict[str, Any]:
             return members
 
 
+async def each_counts_one_client(*urls: str) -> None:
+    """Wait until ``/api/health`` of every process counts one connected client (a socket of its own)."""
+    deadline = time.monotonic() + WAIT_S
+    while (counts := [get_json(f"{url}/api/health")["clients"] for url in urls]) != [1] * len(urls):
+        assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.05)  # an earlier test's sockets may still be closing on the server side
+
+
 def test_the_default_session_is_one_session_across_processes(cluster: Cluster) -> None:
     first, second = (get_json(f"{s.url}/api/sessions/default") for s in cluster.servers)
     assert first["session_id"] == second["session_id"], cluster.output()
@@ -103,6 +111,7 @@ def test_clients_on_two_processes_share_members_annotations_and_frames(cluster: 
         await members_named(host, {"host", "guest"})
         await members_named(remote, {"host", "guest"})
         await remote.message("annotations")
+        await each_counts_one_client(owner.url, edge.url)  # its own socket only, not the edge's relayed one
 
         await host.send(PIN)
         pinned = await remote.message("annotation")

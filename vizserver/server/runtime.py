@@ -367,7 +367,12 @@ class ServerRuntime:
         self.spawn(self._start_twin(session_id, hub.twin))
 
     def outboxes(self) -> list[Outbox]:
-        return [link.outbox for hub in self.hubs.values() for link in hub.links.values()]
+        """The outboxes of the clients connected to this process: those of the sessions it owns (not the clients
+        of other processes it relays to) and, with ``--redis``, those of sessions it is an edge for."""
+        local = [link.outbox for hub in self.hubs.values() for link in hub.links.values() if link.relays_presence]
+        if self.scale is not None:
+            local += [link.outbox for edge in self.scale.edges.values() for link in edge.links.values()]
+        return local
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
