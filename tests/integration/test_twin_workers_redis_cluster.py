@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 from fixtures.cluster import Cluster, create_session, join_session
@@ -162,7 +163,9 @@ def test_a_killed_owner_process_leaves_the_twin_to_the_new_owner(cluster: Cluste
         await twin_status(other, "running")
         box = await twin_object(other)
         moved = await frame_at(other, box, before=1.0)  # a new generation of the job: twin time restarted
-        assert moved.values.min() >= 0.45 and moved.values.max() <= 1.05  # with the parameters set before
+        later = await frame_at(other, box, after=moved.header.time + 0.5, before=2.0)
+        assert np.allclose(moved.values, later.values, atol=0.02)  # rate 0 (rate 1 would shrink u by 40 %)
+        assert moved.values.min() >= 0.45 and moved.values.max() <= 1.05  # amplitude 0.5: the parameters set before
         lines = first.lines + second.lines
         assert sum(f"running session {session['session_id']}" in line for line in lines) == 2, lines
         superseded = f"session {session['session_id']} twin 'fixtures.twins:DecayTwin' (generation 1) ended (the " \
