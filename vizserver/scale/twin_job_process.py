@@ -1,12 +1,13 @@
 """One twin job in a process of its own, started by ``vizserver worker`` (:mod:`vizserver.scale.twin_worker`).
 
-Its worker has said ``claimed`` on the job's ``to-server`` stream; the process builds the twin and runs the worker
-loop (:func:`vizserver.twins.worker.serve`) over a :class:`~vizserver.scale.twin_channel.RedisChannel`.
-It stops when the server sends ``stop``, when the session has posted a newer generation of the job
-(``vz:twin:{sid}:gen``, looked at once a second), or on SIGTERM (its worker is shutting down): then it
-hands the job back (``released``) so another worker takes it at once. When the worker process ends
-(kill -9 included) the job's process is killed at once, so no twin outlives its worker.
-A process of its own means a twin that crashes or hangs costs only its job: the worker kills it.
+Its worker has said ``claimed`` on the job's ``to-server`` stream; the process builds the twin and runs
+the worker loop (:func:`vizserver.twins.worker.serve`) over a
+:class:`~vizserver.scale.twin_channel.RedisChannel`. It stops when the server sends ``stop``, when the
+session has posted a newer generation of the job (``vz:twin:{sid}:gen``, looked at once a second), or
+on SIGTERM (its worker is shutting down): then it hands the job back (``released``) so another worker
+takes it at once. When the worker process ends (kill -9 included) the job's process kills itself, so
+no twin outlives its worker. A process of its own means a twin that crashes or hangs costs only its
+job: the worker reaps or kills it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
 :class:`TwinWorker` joins the consumer group ``workers`` on ``vz:twin:jobs``, claims up to
 ``max_twins`` jobs and runs each in a process of its own (:mod:`vizserver.scale.twin_job_process`),
-so a twin that crashes or hangs costs only its job. A heartbeat refreshes ``vz:worker:{id}`` (TTL 3 s)
-and the claims of its jobs, reaps job processes (acking their jobs; a crashed one is reported to
-the session as ``failed``) and kills one that goes on after its session moved to a newer generation
-(a hung twin). SIGTERM (or Ctrl-C) makes every job hand its twin back (``released``, which the server
-answers by posting it again) and exits 0. Redis being unreachable is said and retried with backoff;
-a job entry that cannot be read is acked with a ``failed`` message the server shows to the session.
+so a twin that crashes or hangs costs only its job. Between claims the worker reaps ended job
+processes (acking their jobs; one that died by a signal is reported to the session as ``failed``); a
+heartbeat thread refreshes ``vz:worker:{id}`` (TTL 3 s) and the claims of its jobs, and kills a job
+process that goes on 5 s after its session moved to a newer generation (a hung twin). SIGTERM (or
+Ctrl-C) makes every job hand its twin back (``released``, which the server answers by posting it
+again) and exits 0. Redis being unreachable is said and retried with backoff; a job entry that
+cannot be read is acked with a ``failed`` message the server shows to the session.
 """
 
 from __future__ import annotations
