@@ -189,3 +189,23 @@ def test_the_channel_stops_sending_while_the_server_is_behind_and_goes_on_when_i
     with pytest.raises(ChannelClosedError, match="shutting down"):
         stopped.receive(None)
 
+
+
+def test_a_name_is_one_live_worker_and_a_restarted_one_takes_back_its_predecessors_jobs(
+        client: redis.Redis, redis_server: RedisServer, workers: list[Worker]) -> None:
+    workers.append(first := Worker.start(redis_server.url, "w1"))
+    job = post(client, "s1")
+    assert read_until(client, job.streams, "ready")[0] == ("claimed", "w1")
+    twin = job_pid(first.said("running session s1"))
+
+    workers.append(twin_named := Worker.start(redis_server.url, "w1"))
+    assert twin_named.process.wait(WAIT_S) == 2
+    assert twin_named.said("error: a live worker is already named 'w1'")
+
+    first.process.kill()  # its claim stays pending under its name, its key expires
+    assert gone(twin)
+    client.delete(job.streams.to_server)  # what the dead worker sent
+    workers.append(restarted := Worker.start(redis_server.url, "w1"))
+    assert read_until(client, job.streams, "ready")[0] == ("claimed", "w1")  # the same job, run again
+    restarted.said("running session s1")
+    assert pending(client) == 1

@@ -158,10 +158,19 @@ class TwinWorker:
     def _connect(self) -> None:
         """Register the worker (its key, the group), retrying with backoff while Redis is unreachable."""
         failures = 0
+        taken_until: float | None = None
         while not self.stopping.is_set():
             try:
                 if not self.client.set(worker_key(self.name), self._description(), nx=True, px=WORKER_TTL_MS):
-                    raise WorkerError(f"a live worker is already named {self.name!r}; give this one another --name")
+                    # A predecessor of this name that died (a restart) leaves its key for up to its TTL; a live
+                    # worker keeps it: then this one is misnamed.
+                    now = time.monotonic()
+                    taken_until = taken_until or now + 2 * WORKER_TTL_MS / 1000
+                    if now > taken_until:
+                        raise WorkerError(f"a live worker is already named {self.name!r}; give this one another "
+                                          "--name")
+                    self.stopping.wait(HEARTBEAT_S / 4)
+                    continue
                 with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: another worker or server made it
                     self.client.xgroup_create(JOBS, GROUP, id="0", mkstream=True)
                 if failures:
