@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -77,6 +78,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            metavar="URL",
+            help="With --redis: the address clients reach this process at (e.g. https://host-2.example:8000), "
+            "listed to them for failover (also $VIZSERVER_PUBLIC_URL). Default: the listening address.",
+            show_default=False,
+        ),
+    ] = None,
     no_webrtc: Annotated[
         bool,
         typer.Option("--no-webrtc", help="Turn WebRTC off: clients use the WebSocket only (also VIZSERVER_WEBRTC=0)."),
@@ -107,6 +118,11 @@ def serve(
         except VizServerError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
+    if public_url is not None:
+        settings = dataclasses.replace(settings, public_url=public_url)
+    if settings.public_url is not None and urlsplit(settings.public_url).scheme not in ("http", "https"):
+        typer.echo(f"error: --public-url {settings.public_url!r}: expected http(s)://HOST:PORT", err=True)
+        raise typer.Exit(code=2)
     if no_webrtc:
         settings = dataclasses.replace(settings, webrtc=False)
     try:

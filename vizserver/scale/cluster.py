@@ -90,6 +90,10 @@ class ClusterNode:
         self.dropped_publishes = 0
         self.bad_messages = 0
 
+    def advertise(self, url: str) -> None:
+        """List this process under ``url`` from the next heartbeat on (its real address once it is bound)."""
+        self.live[self.server_id] = self.url = url
+
     @property
     def urls(self) -> list[str]:
         """The public URLs of the live server processes, this one first."""

@@ -26,6 +26,7 @@ from vizserver.scale.owner import OwnedSession
 from vizserver.scale.presence_fanout import PresenceFanout
 from vizserver.scale.redis_link import REDIS_ERRORS, safe_url
 from vizserver.scale.rpc import NoReplyError, Requests, answer_call
+from vizserver.scale.shared_assets import UPLOAD_OPS, answer_upload_call
 from vizserver.server.settings import JOIN_CODE_TTL_S
 from vizserver.sessions.snapshot import SnapshotError, decode
 from vizserver.streaming.hub import ClientHub, SessionHub
@@ -61,7 +62,7 @@ class ScaleOut:
         assert runtime.redis is not None
         self.runtime = runtime
         self.redis = runtime.redis
-        self.node = ClusterNode(runtime.redis, runtime.settings.url)
+        self.node = ClusterNode(runtime.redis, runtime.settings.advertised_url)
         self.requests = Requests(self.node, self._late_reply)
         self.owned: dict[str, OwnedSession] = {}
         self.edges: dict[str, EdgeHub] = {}
@@ -181,6 +182,8 @@ class ScaleOut:
                       exc)
 
     def _answer(self, hub: SessionHub, op: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if op in UPLOAD_OPS:
+            return answer_upload_call(hub, op, args)
         status, body = answer_call(self.runtime.registry, hub.session, op, args)
         if status == 200 and op in ("join", "invite"):
             self.runtime.saved_soon(hub.session.id)  # the member survives this process

@@ -58,7 +58,9 @@ class VizServer(uvicorn.Server):
             settings = self._runtime.settings
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
             scheme = "https" if self.config.is_ssl else "http"
-            self._on_started(f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.bound_port}")
+            url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.bound_port}"
+            self._runtime.bound(url)
+            self._on_started(url)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for hub in list(self._runtime.hubs.values()):

@@ -48,6 +48,7 @@ from vizserver.twins.recipes import TwinRecipe
 from vizserver.twins.remote import RemoteTwinLink
 from vizserver.twins.runner import LocalTwinRunner, TwinEvent, TwinHost
 from vizserver.uploads.manager import UploadManager
+from vizserver.uploads.target import UploadTarget
 from vizserver.uploads.worker import Converted, Failed
 
 UploadStage = Literal["received", "converting", "done", "failed"]
@@ -366,6 +367,12 @@ class ServerRuntime:
         hub.twin = TwinController(hub, obj.id, make_host, spec.parameters, spec.colormap)
         self.spawn(self._start_twin(session_id, hub.twin))
 
+    def bound(self, url: str) -> None:
+        """The server listens at ``url`` now (with its real port when any free one was asked for): other
+        processes list it to clients under that address, unless ``--public-url`` names another."""
+        if self.scale is not None and self.settings.public_url is None:
+            self.scale.node.advertise(url)
+
     def outboxes(self) -> list[Outbox]:
         """The outboxes of the clients connected to this process: those of the sessions it owns (not the clients
         of other processes it relays to) and, with ``--redis``, those of sessions it is an edge for."""
@@ -385,11 +392,13 @@ class ServerRuntime:
         upload_id = uuid.uuid4().hex
         return upload_id, self.upload_dir / f"{upload_id}{suffix}"
 
-    async def convert_upload(self, hub: SessionHub, upload_id: str, path: Path, name: str) -> None:
-        """Convert in a worker; everyone in the session hears the progress, then sees the objects or the error."""
+    async def convert_upload(self, target: UploadTarget, upload_id: str, path: Path, name: str) -> None:
+        """Convert in a worker; everyone in the session hears the progress, then sees the objects or the error.
+        ``target``: the session's hub here, or its owner in another process (``scale/shared_assets.py``)."""
 
         def status(stage: UploadStage, fraction: float, error: str | None = None) -> None:
-            hub.upload_status(UploadStatus(upload_id=upload_id, name=name, stage=stage, fraction=fraction, error=error))
+            target.upload_status(UploadStatus(upload_id=upload_id, name=name, stage=stage, fraction=fraction,
+                                              error=error))
 
         status("converting", 0.0)
         try:
@@ -398,7 +407,9 @@ class ServerRuntime:
             log.exception("upload %s (%s): conversion raised", upload_id, name)
             result = Failed(f"{name}: conversion failed on the server ({type(exc).__name__})")
         if isinstance(result, Converted):
-            hub.add_objects(result.objects)
+            refused = await target.hand_over(result.objects)
+            result = Failed(refused) if refused is not None else result
+        if isinstance(result, Converted):
             self.counters.upload("done")
             status("done", 1.0)
             log.info("upload %s (%s): %d object(s) added", upload_id, name, len(result.objects))

@@ -120,6 +120,9 @@ class ServerSettings:
     redis_url: str | None = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}REDIS_URL") or None)
     """``--redis`` / ``$VIZSERVER_REDIS_URL``: share sessions with other server processes through this Redis
     (docs/architecture.md "Scale-out"); unset: one process, in-memory fan-out, the SQLite store."""
+    public_url: str | None = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}PUBLIC_URL") or None)
+    """``--public-url`` / ``$VIZSERVER_PUBLIC_URL``: the address clients reach this process at, listed to them in
+    ``welcome.servers`` for failover with ``--redis``; unset: :attr:`url`."""
     webrtc: bool = field(default_factory=lambda: _env_flag("WEBRTC", True))
     """WebRTC signaling and peers (``--no-webrtc`` / ``VIZSERVER_WEBRTC=0``: off; offers get 503)."""
     ice_servers: str = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}ICE_SERVERS", ""))
@@ -131,6 +134,11 @@ class ServerSettings:
     max_rtc_peers_per_member: int = field(
         default_factory=lambda: int(_env_float("MAX_RTC_PEERS_PER_MEMBER", MAX_RTC_PEERS_PER_MEMBER))
     )
+
+    @property
+    def advertised_url(self) -> str:
+        """The base URL other processes list to clients for this one (``public_url``, else :attr:`url`)."""
+        return (self.public_url or self.url).rstrip("/")
 
     @property
     def store_path(self) -> Path | None:
