@@ -158,4 +158,5 @@ class OwnedSession:
         op = text_of(message.head, "op")
         args = message.head.get("args")
         status, body = self._call(op, args if isinstance(args, dict) else {})
-        reply(self.node, edge, number, {"status": status, "body": body})
+        if message.head.get("noreply") is not True:  # upload progress: nobody waits for an answer
+            reply(self.node, edge, number, {"status": status, "body": body})

@@ -3,7 +3,8 @@
 The name is checked to be 64 hex digits and ``.glb`` before anything touches the disk, so no part
 of a client's path ever reaches it. The ETag is the hash itself (strong: the bytes never change
 under a name), ``If-None-Match`` gets 304, and ``Range`` requests get 206 / 416 (Starlette's
-``FileResponse``).
+``FileResponse``). With ``--redis``, an asset this process's cache lacks is looked for in Redis
+(``vz:asset:{sha256}``, put there by the process that converted an upload) and kept here once found.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 
+from vizserver.scale.shared_assets import fetch_asset
 from vizserver.scenes.cache import is_sha256
 from vizserver.server.runtime import runtime_of
 
@@ -30,7 +32,10 @@ async def asset(request: Request, filename: str) -> Response:
     digest, dot, suffix = filename.partition(".")
     if not (dot and suffix == "glb" and is_sha256(digest)):
         raise HTTPException(404, "assets are named <sha256>.glb")
-    path = runtime_of(request).store.glb_path(digest)
+    runtime = runtime_of(request)
+    path = runtime.store.glb_path(digest)
+    if path is None and runtime.redis is not None:  # converted by another server process (an upload there)
+        path = await fetch_asset(runtime.redis.client, runtime.store, digest)
     if path is None:
         raise HTTPException(404, f"no asset {digest}")
     etag = f'"{digest}"'
