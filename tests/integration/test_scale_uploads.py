@@ -149,3 +149,34 @@ def test_uploads_to_the_edge_need_the_owners_consent(cluster: Cluster, tmp_path:
     wrong = http(upload_url(edge.url, sid, "not-a-token"), "POST", body, headers)
     assert wrong.status == 403 and "token" in wrong.json()["detail"]
     assert http(upload_url(edge.url, "nosuch", "x"), "POST", body, headers).status == 404
+
+
+def test_an_asset_over_the_shared_cap_fails_its_upload_and_stays_out_of_redis(tmp_path: Path) -> None:
+    cap = 2_000
+    with Cluster(tmp_path / "cluster", write_scene(tmp_path / "scene"), size=2,
+                 env={"VIZSERVER_MAX_SHARED_ASSET_BYTES": str(cap)}) as small:
+        owner, edge, sid, owner_token, guest_token = open_session(small)
+
+        async def scenario() -> None:
+            host = await Client.open(ws(owner.url, sid, owner_token))
+            remote = await Client.open(ws(edge.url, sid, guest_token))
+            before = [await c.message("scene") for c in (host, remote)]
+            body, headers = multipart("ball.ply", ply_bytes(tmp_path))
+            answer = await asyncio.to_thread(http, upload_url(edge.url, sid, guest_token), "POST", body, headers)
+            assert answer.status == 202, answer.body
+            upload_id = answer.json()["upload_id"]
+            for client, old in zip((host, remote), before, strict=True):
+                failed = await client.message("upload", upload_id=upload_id, stage="failed", timeout=CONVERT_WAIT_S)
+                assert f"over the {cap:,} bytes" in failed["error"], failed
+                await client.send({"type": "ping", "t": 1.0})
+                await client.message("pong")
+                assert not [m for m in client.messages if m["type"] == "scene"], old
+            for client in (host, remote):
+                await client.close()
+
+        asyncio.run(scenario())
+        shared = redis.Redis.from_url(small.redis.url)
+        try:
+            assert list(shared.scan_iter(match=asset_key("*"))) == []
+        finally:
+            shared.close()

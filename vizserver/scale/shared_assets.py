@@ -3,7 +3,7 @@
 An upload that reaches an edge is checked by the session's owner (``upload_check``: the token's member and
 its role under the session's policy, as the route checks them there), converted on the edge (it has the
 bytes, and conversion load spreads over the processes), then handed over: each GLB the new objects name goes
-into Redis as ``vz:asset:{sha256}`` (at most :data:`MAX_SHARED_ASSET_BYTES` each; expiring
+into Redis as ``vz:asset:{sha256}`` (at most ``ServerSettings.max_shared_asset_bytes`` each, 64 MiB by default; expiring
 :data:`SHARED_ASSET_TTL_S` after it was last written or read), and the owner adds the objects to the session
 (``upload_done``), so every client on every process gets the new scene. Progress reaches the owner as
 ``upload_status`` calls that want no reply; they leave on the edge's one ordered publisher, so they arrive in
@@ -30,6 +30,7 @@ from vizserver.scale.cluster import in_channel
 from vizserver.scale.redis_link import REDIS_ERRORS
 from vizserver.scenes.cache import AssetStore, sha256_hex
 from vizserver.scenes.objects import StreamObject, object_from_json, object_to_json
+from vizserver.server.settings import MAX_SHARED_ASSET_BYTES
 from vizserver.sessions.roles import UPLOAD, allows
 from vizserver.streaming.hub import SessionHub
 
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vizserver.scale")
 
-MAX_SHARED_ASSET_BYTES = 64 << 20
-"""Largest GLB an edge puts into Redis; a bigger one fails its upload instead (Redis holds it in memory)."""
 SHARED_ASSET_TTL_S = 7 * 24 * 3600
 """A shared asset expires this long after it was last written or read from Redis (each process that read it
 keeps its own copy on disk; a session restored after a week with an asset no process has shows it missing)."""
@@ -50,7 +49,7 @@ UPLOAD_OPS = ("upload_check", "upload_status", "upload_done")
 
 
 class SharedAssetTooLargeError(VizServerError):
-    """A converted asset is over :data:`MAX_SHARED_ASSET_BYTES`: it is not put into Redis."""
+    """A converted asset is over the cap on shared assets: it is not put into Redis."""
 
 
 def asset_key(digest: str) -> str:
@@ -124,10 +123,12 @@ def answer_upload_call(hub: SessionHub, op: str, args: dict[str, Any]) -> tuple[
 class EdgeUploadTarget:
     """An upload converted on this process (an edge) for a session another process owns."""
 
-    def __init__(self, scale: ScaleOut, store: AssetStore, session_id: str) -> None:
+    def __init__(self, scale: ScaleOut, store: AssetStore, session_id: str, cap: int) -> None:
         self.scale = scale
         self.store = store
         self.session_id = session_id
+        self.cap = cap
+        """The largest GLB put into Redis (``ServerSettings.max_shared_asset_bytes``)."""
 
     async def check(self, token: str | None) -> tuple[int, str]:
         """Whether the owner lets ``token``'s member upload: (200, role) or (HTTP status, why not)."""
@@ -151,7 +152,7 @@ class EdgeUploadTarget:
         digests = tuple(dict.fromkeys(h for o in objects for h in (o.asset, *o.lods)))
         name = objects[0].name if objects else "upload"
         try:
-            await share_assets(self.scale.redis.client, self.store, digests, name)
+            await share_assets(self.scale.redis.client, self.store, digests, name, self.cap)
         except VizServerError as exc:
             return str(exc)
         except REDIS_ERRORS as exc:

@@ -35,7 +35,7 @@ async def asset(request: Request, filename: str) -> Response:
     runtime = runtime_of(request)
     path = runtime.store.glb_path(digest)
     if path is None and runtime.redis is not None:  # converted by another server process (an upload there)
-        path = await fetch_asset(runtime.redis.client, runtime.store, digest)
+        path = await fetch_asset(runtime.redis.client, runtime.store, digest, runtime.settings.max_shared_asset_bytes)
     if path is None:
         raise HTTPException(404, f"no asset {digest}")
     etag = f'"{digest}"'

@@ -68,6 +68,10 @@ TWIN_FRAME_INTERVAL_S = 1.0 / 30.0
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
 """On shutdown, clients get this long to receive their 1001 close."""
 
+MAX_SHARED_ASSET_BYTES = 64 << 20
+"""With ``--redis``: the largest GLB an upload converted on an edge may put into Redis (``vz:asset:``, held in
+Redis's memory); a bigger one fails that upload. ``$VIZSERVER_MAX_SHARED_ASSET_BYTES``."""
+
 MAX_RTC_PEERS_PER_MEMBER = 4
 """WebRTC peer connections one member token may hold at once; one more offer is answered 429."""
 
@@ -131,6 +135,9 @@ class ServerSettings:
     rtc_host_addresses: str = field(default_factory=lambda: os.environ.get(f"{SETTINGS_PREFIX}RTC_HOST_ADDRESSES", ""))
     """``$VIZSERVER_RTC_HOST_ADDRESSES``: comma-separated addresses ICE offers as host candidates (e.g.
     ``127.0.0.1`` in tests, or the LAN interface); empty: every interface but loopback (aioice's choice)."""
+    max_shared_asset_bytes: int = field(
+        default_factory=lambda: int(_env_float("MAX_SHARED_ASSET_BYTES", MAX_SHARED_ASSET_BYTES))
+    )
     max_rtc_peers_per_member: int = field(
         default_factory=lambda: int(_env_float("MAX_RTC_PEERS_PER_MEMBER", MAX_RTC_PEERS_PER_MEMBER))
     )

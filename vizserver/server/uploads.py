@@ -75,7 +75,7 @@ async def _target(request: Request, session_id: str, token: str | None) -> Uploa
     if hub is None and runtime.scale is not None and await runtime.find_hub(session_id) is not None:
         hub = runtime.hubs.get(session_id)  # None: another process owns it (or this one just took it over)
         if hub is None:
-            edge = EdgeUploadTarget(runtime.scale, runtime.store, session_id)
+            edge = EdgeUploadTarget(runtime.scale, runtime.store, session_id, runtime.settings.max_shared_asset_bytes)
             status, detail = await edge.check(token)
             if status != 200:
                 raise HTTPException(status, detail)
