@@ -138,6 +138,46 @@ def test_a_bad_file_uploaded_to_the_edge_fails_for_everyone(cluster: Cluster) ->
     asyncio.run(scenario())
 
 
+def temporal_xdmf() -> bytes:
+    """A two-step time series in one file (XDMF, inline data): a square of two triangles with a node field."""
+    def step(time: float, values: str) -> str:
+        return (f'<Grid Name="s{time:g}" GridType="Uniform"><Time Value="{time}"/>'
+                '<Topology TopologyType="Triangle" NumberOfElements="2">'
+                '<DataItem Dimensions="2 3" NumberType="Int" Format="XML">0 1 2 0 2 3</DataItem></Topology>'
+                '<Geometry GeometryType="XYZ"><DataItem Dimensions="4 3" NumberType="Float" Format="XML">'
+                '0 0 0 1 0 0 1 1 0 0 1 0</DataItem></Geometry>'
+                '<Attribute Name="v" AttributeType="Scalar" Center="Node">'
+                f'<DataItem Dimensions="4" NumberType="Float" Format="XML">{values}</DataItem></Attribute></Grid>')
+    grids = step(0.0, "0 1 2 3") + step(1.0, "3 2 1 0")
+    return ('<?xml version="1.0"?><Xdmf Version="3.0"><Domain>'
+            f'<Grid Name="series" GridType="Collection" CollectionType="Temporal">{grids}</Grid>'
+            '</Domain></Xdmf>').encode()
+
+
+def test_a_time_series_uploaded_to_the_edge_fails_saying_why(cluster: Cluster) -> None:
+    owner, edge, sid, owner_token, guest_token = open_session(cluster)
+
+    async def scenario() -> None:
+        host = await Client.open(ws(owner.url, sid, owner_token))
+        remote = await Client.open(ws(edge.url, sid, guest_token))
+        for client in (host, remote):
+            await client.message("scene")
+        body, headers = multipart("run.xdmf", temporal_xdmf())
+        answer = await asyncio.to_thread(http, upload_url(edge.url, sid, guest_token), "POST", body, headers)
+        assert answer.status == 202, answer.body
+        upload_id = answer.json()["upload_id"]
+        for client in (host, remote):
+            failed = await client.message("upload", upload_id=upload_id, stage="failed", timeout=CONVERT_WAIT_S)
+            assert "time series" in failed["error"] and "does not own the session" in failed["error"], failed
+            await client.send({"type": "ping", "t": 1.0})
+            await client.message("pong")
+            assert not [m for m in client.messages if m["type"] == "scene"]
+        for client in (host, remote):
+            await client.close()
+
+    asyncio.run(scenario())
+
+
 def test_uploads_to_the_edge_need_the_owners_consent(cluster: Cluster, tmp_path: Path) -> None:
     owner, edge = cluster.servers
     created = create_session(owner.url)
