@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from redis.exceptions import ResponseError
 
 from vizserver.scale.redis_link import REDIS_ERRORS, RedisLink, safe_url
-from vizserver.server.store import SAVE_INTERVAL_S, Capture, SavedRow, StoreError
+from vizserver.server.store import SAVE_INTERVAL_S, Capture, CoalescedSaves, SavedRow, StoreError
 from vizserver.sessions.snapshot import EncodeCache, SessionSnapshot, encode
 
 log = logging.getLogger("vizserver.store")
@@ -37,29 +37,22 @@ def session_key(session_id: str) -> str:
     return f"vz:session:{session_id}"
 
 
-class RedisSessionSaver:
+class RedisSessionSaver(CoalescedSaves):
     """Saves sessions to Redis through ``link`` in the background; satisfies
     :class:`~vizserver.server.saving.SessionSaving`. Make it on the event loop that runs ``link``."""
 
     def __init__(self, link: RedisLink, capture: Capture, interval_s: float = SAVE_INTERVAL_S) -> None:
+        super().__init__(capture, interval_s)
         self._link = link
-        self._capture = capture
-        self.interval_s = interval_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-encode")
         self._cache = EncodeCache()
         """The encoding thread's: each session's annotations JSON while unchanged."""
-        self._dirty: set[str] = set()
         self._waiting: set[str] = set()
         """Sessions to save (or delete) once Redis is back: changed while it was down, or their write failed."""
-        self._timer: asyncio.TimerHandle | None = None
-        self._last_flush = -float("inf")
         self._writes: set[asyncio.Task[None]] = set()
         self._order = asyncio.Lock()
         """Writes go to Redis in the order their snapshots were taken."""
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._failing = False
-        self._closed = False
         self.writes = 0
         """``MULTI`` transactions written (each saves every session that changed since the one before)."""
         self.write_failures = 0
@@ -102,16 +95,6 @@ class RedisSessionSaver:
         async with self._order:
             await self._send([], ids)
 
-    def changed(self, session_id: str) -> None:
-        if self._closed:
-            return  # shutting down: the last save has been taken
-        self._dirty.add(session_id)
-        self._idle.clear()
-        if self._timer is None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, self._last_flush + self.interval_s - loop.time())
-            self._timer = loop.call_later(delay, self._flush)
-
     def forget(self, session_id: str) -> None:
         """Drop what is pending for ``session_id`` without deleting ``vz:session:{sid}``: another process took the
         session over, and a save from here would find it gone and delete the snapshot the new owner restored."""
@@ -151,14 +134,7 @@ class RedisSessionSaver:
         loop = asyncio.get_running_loop()
         self._last_flush = loop.time()
         ids, self._dirty = self._dirty, set()
-        snapshots: list[SessionSnapshot] = []
-        gone: list[str] = []
-        for session_id in sorted(ids):
-            snapshot = self._capture(session_id)
-            if snapshot is None:
-                gone.append(session_id)
-            else:
-                snapshots.append(snapshot)
+        snapshots, gone = self._captured(ids)
         write = loop.create_task(self._write(snapshots, gone), name="session save")
         self._writes.add(write)
         write.add_done_callback(self._written)

@@ -150,27 +150,61 @@ Capture = Callable[[str], SessionSnapshot | None]
 """The snapshot of a session by id, taken now; ``None`` when it ended or is gone (its row is deleted)."""
 
 
-class SessionSaver:
-    """Saves sessions to a :class:`SessionStore` in the background; open it with :meth:`open`."""
+class CoalescedSaves:
+    """What every saver shares: sessions reported changed are written at most once a ``interval_s``, changes
+    in between coalesced; a subclass writes them in :meth:`_flush` (which calls :meth:`_captured`)."""
 
-    def __init__(self, executor: ThreadPoolExecutor, store: SessionStore, capture: Capture,
-                 interval_s: float = SAVE_INTERVAL_S) -> None:
-        self._executor = executor
-        self._store = store
+    def __init__(self, capture: Capture, interval_s: float) -> None:
         self._capture = capture
         self.interval_s = interval_s
         self._dirty: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._last_flush = -float("inf")
-        self._writes: set[asyncio.Future[None]] = set()
-        self._failing = False
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def changed(self, session_id: str) -> None:
+        """Session ``session_id`` changed (or ended, or was forgotten): save it soon."""
+        if self._closed:
+            return  # shutting down: the last save has been taken
+        self._dirty.add(session_id)
+        self._idle.clear()
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, self._last_flush + self.interval_s - loop.time())
+            self._timer = loop.call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def _captured(self, session_ids: Iterable[str]) -> tuple[list[SessionSnapshot], list[str]]:
+        """The snapshots of the sessions still there, and the ids of those gone (their rows are deleted)."""
+        snapshots: list[SessionSnapshot] = []
+        gone: list[str] = []
+        for session_id in sorted(session_ids):
+            snapshot = self._capture(session_id)
+            if snapshot is None:
+                gone.append(session_id)
+            else:
+                snapshots.append(snapshot)
+        return snapshots, gone
+
+
+class SessionSaver(CoalescedSaves):
+    """Saves sessions to a :class:`SessionStore` in the background; open it with :meth:`open`."""
+
+    def __init__(self, executor: ThreadPoolExecutor, store: SessionStore, capture: Capture,
+                 interval_s: float = SAVE_INTERVAL_S) -> None:
+        super().__init__(capture, interval_s)
+        self._executor = executor
+        self._store = store
+        self._writes: set[asyncio.Future[None]] = set()
+        self._failing = False
         self.writes = 0
+        """Transactions written so far (each saves every session that changed since the one before)."""
         self._cache = EncodeCache()
         """The saver thread's: each session's annotations JSON while unchanged."""
-        """Transactions written so far (each saves every session that changed since the one before)."""
 
     @property
     def path(self) -> Path:
@@ -194,17 +228,6 @@ class SessionSaver:
         ids = list(session_ids)
         await asyncio.get_running_loop().run_in_executor(self._executor, self._store.write, [], ids)
 
-    def changed(self, session_id: str) -> None:
-        """Session ``session_id`` changed (or ended, or was forgotten): save it soon."""
-        if self._closed:
-            return  # shutting down: the last save has been taken
-        self._dirty.add(session_id)
-        self._idle.clear()
-        if self._timer is None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, self._last_flush + self.interval_s - loop.time())
-            self._timer = loop.call_later(delay, self._flush)
-
     def forget(self, session_id: str) -> None:
         """Drop what is pending for ``session_id``; its row stays as it was last written."""
         self._dirty.discard(session_id)
@@ -214,14 +237,7 @@ class SessionSaver:
         self._timer = None
         self._last_flush = loop.time()
         ids, self._dirty = self._dirty, set()
-        snapshots: list[SessionSnapshot] = []
-        gone: list[str] = []
-        for session_id in sorted(ids):
-            snapshot = self._capture(session_id)
-            if snapshot is None:
-                gone.append(session_id)
-            else:
-                snapshots.append(snapshot)
+        snapshots, gone = self._captured(ids)
         write = asyncio.ensure_future(loop.run_in_executor(self._executor, self._write, snapshots, gone, loop))
         self._writes.add(write)
         write.add_done_callback(self._written)

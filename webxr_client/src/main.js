@@ -26,6 +26,12 @@ function showNoWebGL2(detail) {
 /** `?mode=video`: the server renders and this page shows its video (no WebGL2 needed; VideoView.js). */
 function startVideoView() {
   const view = new VideoView(document.getElementById('app'));
+  window.vizserver = { app: view, ready: settled(view), mode: 'video', state: () => view.state() };
+  view.start();
+}
+
+/** `view.ready`, shown in `body[data-state]` once it settles; the view is disposed of when the page goes. */
+function settled(view) {
   const ready = view.ready.then(
     () => {
       document.body.dataset.state = 'ready';
@@ -37,9 +43,8 @@ function startVideoView() {
     },
   );
   ready.catch(() => {});
-  window.vizserver = { app: view, ready, mode: 'video', state: () => view.state() };
   window.addEventListener('pagehide', () => view.dispose(), { once: true });
-  view.start();
+  return ready;
 }
 
 if (new URLSearchParams(window.location.search).get('mode') === 'video') {
@@ -63,19 +68,7 @@ if (new URLSearchParams(window.location.search).get('mode') === 'video') {
     }
   }
   if (app) {
-    const ready = app.ready.then(
-      () => {
-        document.body.dataset.state = 'ready';
-        return true;
-      },
-      (error) => {
-        document.body.dataset.state = 'error';
-        throw error;
-      },
-    );
-    ready.catch(() => {});
-    window.vizserver = { app, ready, webgl2: true, state: () => app.state() };
-    window.addEventListener('pagehide', () => app.dispose(), { once: true });
+    window.vizserver = { app, ready: settled(app), webgl2: true, state: () => app.state() };
     app.start();
   }
 }
