@@ -27,7 +27,6 @@ import itertools
 import json
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -51,16 +50,13 @@ from vizserver.protocol.messages import (
     ErrorMessage,
     Hello,
     ProtocolError,
-    check_hello,
-    decode_client_message,
     encode_server_message,
-    unexpected_binary,
 )
 from vizserver.protocol.outbox import OutboxOverflow
 from vizserver.protocol.presence import is_presence
 from vizserver.sessions.session import Refused
 from vizserver.streaming.hub import ClientHub, ClientLink, SessionHub
-from vizserver.transports.bad_messages import BadMessageWindow
+from vizserver.transports.client_input import ClientInput, HelloRefused, check_first_message
 from vizserver.transports.rtc_config import (
     MIN_PEER_MESSAGE_BYTES,
     IceServer,
@@ -388,42 +384,18 @@ class RtcPeer:
             if not self.ended.is_set():
                 await self._close(int(CloseCode.NOT_HELLO), f"no hello within {HELLO_TIMEOUT_S:g} s")
             return None
-        if not isinstance(first, str):
-            await self._close(int(CloseCode.NOT_HELLO), "first message was not hello")
+        checked = check_first_message(first)
+        if isinstance(checked, HelloRefused):
+            if checked.error is not None:
+                self._send_now(CONTROL, checked.error)
+            await self._close(checked.code, checked.reason)
             return None
-        try:
-            decoded = decode_client_message(first)
-            if not isinstance(decoded, Hello):
-                await self._close(int(CloseCode.NOT_HELLO), "first message was not hello")
-                return None
-            check_hello(decoded)
-        except ProtocolError as exc:
-            self._send_now(CONTROL, encode_server_message(ErrorMessage.of(exc)))
-            unsupported = exc.code == "unsupported_protocol"
-            code = CloseCode.UNSUPPORTED_PROTOCOL if unsupported else CloseCode.NOT_HELLO
-            await self._close(int(code), str(exc) if unsupported else "first message was not hello")
-            return None
-        return decoded
+        return checked
 
     async def _read(self, client_id: str, link: ClientLink) -> None:
-        strikes = BadMessageWindow()
-        while True:
-            data = await self.inbox.get()
-            try:
-                if isinstance(data, bytes):
-                    if not is_presence(data):
-                        raise unexpected_binary(len(data))
-                    self.hub.receive_presence(client_id, data)
-                elif not self._to_video(data):
-                    self.hub.receive(client_id, decode_client_message(data))
-            except ProtocolError as exc:
-                try:
-                    link.outbox.put_control(encode_server_message(ErrorMessage.of(exc)))
-                except OutboxOverflow:
-                    link.request_close(int(CloseCode.TOO_SLOW), "client too slow")
-                if strikes.record(time.monotonic()):
-                    link.request_close(int(CloseCode.TOO_MANY_BAD_MESSAGES), "too many bad messages")
-                    return
+        messages = ClientInput(self.hub, client_id, link, divert=self._to_video)
+        while messages.take(await self.inbox.get()):
+            pass
 
     def _to_video(self, text: str) -> bool:
         """Give a ``view_camera`` message to the video view (True), or leave it to the session (False)."""

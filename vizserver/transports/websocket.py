@@ -14,25 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vizserver.protocol.messages import (
     CloseCode,
-    ErrorMessage,
     Hello,
-    ProtocolError,
-    check_hello,
-    decode_client_message,
-    encode_server_message,
-    unexpected_binary,
 )
-from vizserver.protocol.outbox import OutboxOverflow
-from vizserver.protocol.presence import is_presence
 from vizserver.sessions.session import Refused
 from vizserver.streaming.hub import ClientHub, ClientLink
-from vizserver.transports.bad_messages import BadMessageWindow
+from vizserver.transports.client_input import ClientInput, HelloRefused, check_first_message
 
 log = logging.getLogger("vizserver.ws")
 
@@ -80,51 +71,24 @@ async def _hello(ws: WebSocket) -> Hello | None:
         return None
     if message["type"] == "websocket.disconnect":
         return None
-    text = message.get("text")
-    if text is None:
-        await _close(ws, int(CloseCode.NOT_HELLO), "first message was not hello")
+    checked = check_first_message(message.get("text"))
+    if isinstance(checked, HelloRefused):
+        if checked.error is not None:
+            await _send_now(ws, checked.error)
+        await _close(ws, checked.code, checked.reason)
         return None
-    try:
-        decoded = decode_client_message(text)
-        if not isinstance(decoded, Hello):
-            await _close(ws, int(CloseCode.NOT_HELLO), "first message was not hello")
-            return None
-        check_hello(decoded)
-    except ProtocolError as exc:
-        await _send_now(ws, encode_server_message(ErrorMessage.of(exc)))
-        unsupported = exc.code == "unsupported_protocol"
-        code = CloseCode.UNSUPPORTED_PROTOCOL if unsupported else CloseCode.NOT_HELLO
-        await _close(ws, int(code), str(exc) if unsupported else "first message was not hello")
-        return None
-    return decoded
+    return checked
 
 
 async def _read(ws: WebSocket, hub: ClientHub, client_id: str, link: ClientLink) -> None:
-    strikes = BadMessageWindow()
+    messages = ClientInput(hub, client_id, link)
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             return
-        text, data = message.get("text"), message.get("bytes")
-        try:
-            if text is None:
-                if data is None or not is_presence(data):
-                    raise unexpected_binary(len(data or b""))
-                hub.receive_presence(client_id, data)
-            else:
-                hub.receive(client_id, decode_client_message(text))
-        except ProtocolError as exc:
-            _put_error(link, exc)
-            if strikes.record(time.monotonic()):
-                link.request_close(int(CloseCode.TOO_MANY_BAD_MESSAGES), "too many bad messages")
-                return
-
-
-def _put_error(link: ClientLink, exc: ProtocolError) -> None:
-    try:
-        link.outbox.put_control(encode_server_message(ErrorMessage.of(exc)))
-    except OutboxOverflow:
-        link.request_close(int(CloseCode.TOO_SLOW), "client too slow")
+        text = message.get("text")
+        if not messages.take(text if text is not None else message.get("bytes")):
+            return
 
 
 async def _write(ws: WebSocket, link: ClientLink, stall_timeout_s: float) -> None:
