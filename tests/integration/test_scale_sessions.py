@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 import redis
-from fixtures.cluster import Cluster, cluster_factory, create_session, get_json, join_session, post_json
+from fixtures.cluster import (
+    Cluster,
+    ServerProcess,
+    cluster_factory,
+    create_session,
+    get_json,
+    join_session,
+    post_json,
+)
 from fixtures.server import WAIT_S, Client, write_scene
 from websockets.exceptions import ConnectionClosed
 
@@ -52,6 +60,14 @@ async def every_process_known(cluster: Cluster, url: str) -> None:
             return
         assert time.monotonic() < deadline, listed
         await asyncio.sleep(0.1)  # the next heartbeat; nothing to wait on from outside
+
+
+def host_and_guest(cluster: Cluster) -> tuple[ServerProcess, ServerProcess, dict[str, Any], dict[str, Any]]:
+    """The cluster's first process (which makes, so owns, a new session), its second (an edge for it), the
+    session as made (``session_id``, ``host_token``) and a guest who joined it through the edge."""
+    owner, edge = cluster.servers[:2]
+    created = create_session(owner.url)
+    return owner, edge, created, join_session(edge.url, created["session_id"], "guest")
 
 
 def ws(base_url: str, session_id: str, token: str) -> str:
@@ -196,10 +212,8 @@ class Peer:
 
 
 def test_presence_crosses_processes(cluster: Cluster) -> None:
-    owner, edge = cluster.servers
-    created = create_session(owner.url)
+    owner, edge, created, guest = host_and_guest(cluster)
     sid = created["session_id"]
-    guest = join_session(edge.url, sid, "guest")
 
     async def scenario() -> None:
         here = Peer(await Client.open(ws(owner.url, sid, created["host_token"])))
@@ -223,10 +237,8 @@ def test_presence_crosses_processes(cluster: Cluster) -> None:
 
 
 def test_a_client_on_a_process_that_joins_later_sees_where_the_others_stand(cluster: Cluster) -> None:
-    owner, edge = cluster.servers
-    created = create_session(owner.url)
+    owner, edge, created, guest = host_and_guest(cluster)
     sid = created["session_id"]
-    guest = join_session(edge.url, sid, "guest")
 
     async def scenario() -> None:
         here = Peer(await Client.open(ws(owner.url, sid, created["host_token"])))
@@ -244,10 +256,8 @@ def test_a_client_on_a_process_that_joins_later_sees_where_the_others_stand(clus
 
 
 def test_a_resume_on_the_same_edge_replaces_the_old_connection_not_the_new_one(cluster: Cluster) -> None:
-    owner, edge = cluster.servers
-    created = create_session(owner.url)
+    owner, edge, created, guest = host_and_guest(cluster)
     sid = created["session_id"]
-    guest = join_session(edge.url, sid, "guest")
 
     async def scenario() -> None:
         host = await Client.open(ws(owner.url, sid, created["host_token"]))
@@ -266,10 +276,8 @@ def test_a_resume_on_the_same_edge_replaces_the_old_connection_not_the_new_one(c
 
 
 def test_an_edge_refuses_the_presence_of_a_client_the_host_made_an_observer(cluster: Cluster) -> None:
-    owner, edge = cluster.servers
-    created = create_session(owner.url)
+    owner, edge, created, guest = host_and_guest(cluster)
     sid = created["session_id"]
-    guest = join_session(edge.url, sid, "guest")
 
     async def scenario() -> None:
         host = await Client.open(ws(owner.url, sid, created["host_token"]))
@@ -290,10 +298,8 @@ def test_an_edge_refuses_the_presence_of_a_client_the_host_made_an_observer(clus
 
 
 def test_a_session_its_host_ends_ends_for_clients_of_every_process(cluster: Cluster) -> None:
-    owner, edge = cluster.servers
-    created = create_session(owner.url)
+    owner, edge, created, guest = host_and_guest(cluster)
     sid = created["session_id"]
-    guest = join_session(edge.url, sid, "guest")
     store = redis.Redis.from_url(cluster.redis.url)
 
     async def scenario() -> None:
@@ -365,10 +371,8 @@ def test_while_redis_is_down_the_owner_serves_its_clients_and_edge_clients_resum
     tmp_path: Path, cluster_factory: Callable[..., Cluster]
 ) -> None:
     cluster = cluster_factory(write_scene(tmp_path / "scene"), size=2)
-    owner, edge = cluster.servers
-    created = create_session(owner.url)
+    owner, edge, created, guest = host_and_guest(cluster)
     sid = created["session_id"]
-    guest = join_session(edge.url, sid, "guest")
 
     async def scenario() -> None:
         host = await Client.open(ws(owner.url, sid, created["host_token"]))
