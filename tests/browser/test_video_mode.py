@@ -17,9 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from fixtures.browser import (
-    CHROMIUM,
     PIXEL_TOLERANCE,
-    RTC_CHROMIUM_ARGS,
     RTC_SERVER_ENV,
     WAIT_MS,
     changed_fraction,
@@ -30,7 +28,7 @@ from fixtures.browser import (
 )
 from fixtures.server import LiveServer, post_json, start_process_server, write_scene
 from PIL import Image
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
@@ -51,17 +49,6 @@ def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     server = serve(tmp_path_factory.mktemp("video-scene"), RTC_SERVER_ENV)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium that may use loopback ICE candidates (replaces the conftest's browser for this module)."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=RTC_CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def video_page(server: LiveServer, open_page: Callable[..., Page], init_script: str | None = None) -> Page:

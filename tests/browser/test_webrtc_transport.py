@@ -4,7 +4,8 @@ is lost mid-session (the page reconnects over the WebSocket as the same client).
 
 Servers: ``vizserver serve`` subprocesses on the browser tests' scene (``wave``, a 5-step series with the
 field ``pressure`` shown; ``box``, a static cube), one with WebRTC restricted to 127.0.0.1 host candidates,
-one with WebRTC turned off. Chromium runs with loopback ICE allowed (fixtures.browser.RTC_CHROMIUM_ARGS).
+one with WebRTC turned off. Chromium runs with loopback ICE allowed, as every test browser
+(fixtures.browser.CHROMIUM_ARGS).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 
 import pytest
 from fixtures.browser import (
-    CHROMIUM,
-    RTC_CHROMIUM_ARGS,
     RTC_SERVER_ENV,
     VIEWPORT,
     canvas_pixels,
@@ -28,7 +27,7 @@ from fixtures.browser import (
     wait_state,
 )
 from fixtures.server import LiveServer, post_json, start_process_server, write_scene
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -54,17 +53,6 @@ def no_rtc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     server = serve(tmp_path_factory.mktemp("no-rtc-scene"), {**RTC_SERVER_ENV, "VIZSERVER_WEBRTC": "0"})
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium that may use loopback ICE candidates (replaces the conftest's browser for this module)."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=RTC_CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def host_page(server: LiveServer, open_page: Callable[..., Page], query: str = "") -> Page:
