@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 from fixtures.redis_server import RedisServer, free_port
 from fixtures.server import Client, LiveServer, running_twin, settings_for, start_thread_server, write_scene, ws_url
-from fixtures.twin_workers import Worker, gone, job_pid
+from fixtures.twin_workers import Worker, frame_at, gone, job_pid, twin_object, twin_status
 
 WAIT_S = 60.0
 TESTS = Path(__file__).resolve().parents[1]
@@ -76,39 +75,6 @@ def stop_cluster(running: Cluster) -> None:
     assert all(w.process.poll() is not None for w in running.workers)  # no worker left behind
     twins = [job_pid(line) for w in running.workers for line in w.lines if "(process " in line]
     assert all(gone(pid) for pid in twins)  # nor a twin process
-
-
-async def twin_status(client: Client, state: str, containing: str = "") -> dict[str, Any]:
-    """The next ``twin`` message in ``state`` whose message contains ``containing``."""
-    deadline = time.monotonic() + WAIT_S
-    seen: list[tuple[str, str | None]] = []
-    while time.monotonic() < deadline:
-        status = await client.message("twin", timeout=WAIT_S)
-        if status["state"] == state and containing in (status.get("message") or ""):
-            return status
-        seen.append((status["state"], status.get("message")))
-    raise AssertionError(f"no twin status {state!r} with {containing!r}; saw {seen[-10:]}")
-
-
-async def twin_object(client: Client) -> int:
-    """The id of the object that gained the twin's ``u`` field."""
-    while True:
-        scene = await client.message("scene", timeout=WAIT_S)
-        box = next(o for o in scene["objects"] if o["name"] == "box")
-        if "u" in [f["name"] for f in box["fields"]]:
-            assert box["fields"][box["active_field"]]["name"] == "u"
-            return int(box["id"])
-
-
-async def frame_at(client: Client, object_id: int, *, after: float = -1.0, before: float = float("inf"),
-                   min_step: int = 0) -> Any:
-    """The next frame of the twin whose twin time is in (after, before) and frame number at least ``min_step``."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        frame = await client.frame(object=object_id, timeout=WAIT_S)
-        if after < frame.header.time < before and frame.header.step >= min_step:
-            return frame
-    raise AssertionError(f"no frame with twin time in ({after}, {before}) within {WAIT_S} s")
 
 
 def steady_at_half_amplitude(first: Any, later: Any) -> bool:

@@ -15,14 +15,13 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import redis
 from fixtures.cluster import Cluster, create_session, join_session
 from fixtures.server import Client, write_scene
-from fixtures.twin_workers import Worker, gone, job_pid
+from fixtures.twin_workers import Worker, frame_at, gone, job_pid, twin_object, twin_status
 from websockets.exceptions import ConnectionClosed
 
 WAIT_S = 60.0
@@ -54,34 +53,6 @@ def workers() -> Iterator[list[Worker]]:
 
 def ws(base_url: str, session_id: str, token: str) -> str:
     return f"{base_url.replace('http://', 'ws://', 1)}/ws/{session_id}?token={token}"
-
-
-async def twin_status(client: Client, state: str, containing: str = "") -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    seen: list[tuple[str, str | None]] = []
-    while time.monotonic() < deadline:
-        status = await client.message("twin", timeout=WAIT_S)
-        if status["state"] == state and containing in (status.get("message") or ""):
-            return status
-        seen.append((status["state"], status.get("message")))
-    raise AssertionError(f"no twin status {state!r} with {containing!r}; saw {seen[-10:]}")
-
-
-async def twin_object(client: Client) -> int:
-    while True:
-        scene = await client.message("scene", timeout=WAIT_S)
-        box = next(o for o in scene["objects"] if o["name"] == "box")
-        if "u" in [f["name"] for f in box["fields"]]:
-            return int(box["id"])
-
-
-async def frame_at(client: Client, object_id: int, *, after: float = -1.0, before: float = float("inf")) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        frame = await client.frame(object=object_id, timeout=WAIT_S)
-        if after < frame.header.time < before:
-            return frame
-    raise AssertionError(f"no frame with twin time in ({after}, {before}) within {WAIT_S} s")
 
 
 def saved_with_amplitude(cluster: Cluster, session_id: str, amplitude: float) -> None:
