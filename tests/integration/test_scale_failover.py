@@ -172,6 +172,7 @@ def test_welcome_lists_the_live_processes(tmp_path: Path, cluster_factory: Calla
         client, welcome = await welcomed_knowing(session_ws_url(cluster.servers[1].url, created["session_id"],
                                                                 created["host_token"]), cluster)
         await client.close()
+        await wait_snapshot(cluster, created["session_id"], "m1")  # else the session dies with its owner
         cluster.kill(0)  # a dead process leaves the list within its key's time to live (3 s)
         deadline = time.monotonic() + FAILOVER_WAIT_S
         while True:
@@ -183,7 +184,8 @@ def test_welcome_lists_the_live_processes(tmp_path: Path, cluster_factory: Calla
                     return list(welcome["servers"])
             except ConnectionClosed:
                 pass
-            assert time.monotonic() < deadline, f"the dead process stayed in welcome.servers: {welcome}"
+            assert time.monotonic() < deadline, \
+                f"the dead process stayed in welcome.servers: {welcome}\n{cluster.output()}"
             await asyncio.sleep(0.2)  # waiting out the dead process's key expiry
 
     assert asyncio.run(run()) == [cluster.servers[1].url], cluster.output()

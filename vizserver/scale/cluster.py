@@ -31,6 +31,8 @@ HEARTBEAT_S = 1.0
 SERVER_TTL_S = 3.0
 LEASE_TTL_S = 3.0
 """A lease its owner stopped renewing is free after this long (docs/architecture.md "Failure")."""
+SLOW_HEARTBEAT_S = 1.5
+"""A heartbeat longer than this is logged: leases renewed later than ``LEASE_TTL_S`` are lost."""
 MAX_PENDING_PUBLISHES = 4096
 """Messages waiting for Redis; past this (Redis slow or down) new ones are dropped and their senders told."""
 PUBLISH_PIPELINE = 256
@@ -200,8 +202,10 @@ class ClusterNode:
     # --- heartbeat and leases ---
 
     async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(HEARTBEAT_S)
+            began = loop.time()
             for tick in list(self.on_tick):  # leases first: a loaded process renews before anything else
                 try:
                     await tick()
@@ -213,6 +217,11 @@ class ClusterNode:
                 await self._beat()
             except REDIS_ERRORS as exc:
                 self.link.failed(exc)
+            except Exception:  # the heartbeat must outlive any one failure: leases and the server list hang on it
+                log.exception("redis: the server list could not be read")
+            took = loop.time() - began
+            if took > SLOW_HEARTBEAT_S:
+                log.warning("redis: a heartbeat took %.1f s (leases live %.0f s)", took, LEASE_TTL_S)
 
     async def _beat(self) -> None:
         client = self.link.client

@@ -120,7 +120,7 @@ class ScaleOut:
             if await client.set(DEFAULT_MAKING_KEY, self.node.server_id, nx=True, px=int(DEFAULT_MAKING_TTL_S * 1000)):
                 session_id = self._made_default or make_default()
                 self._made_default = session_id
-                await self._own(session_id)
+                await asyncio.shield(self._own_soon(session_id))
                 await client.set(DEFAULT_KEY, session_id)
                 await client.delete(DEFAULT_MAKING_KEY)
                 log.info("default session %s made here", session_id)
@@ -149,15 +149,27 @@ class ScaleOut:
     def opened(self, hub: SessionHub) -> None:
         """The runtime opened a hub (a new or restored session): this process owns it from now."""
         hub.servers = lambda: self.node.urls
-        task = asyncio.get_running_loop().create_task(self._own(hub.session.id))
-        self._owning[hub.session.id] = task
-        task.add_done_callback(lambda _: self._owning.pop(hub.session.id, None))
+        self._own_soon(hub.session.id)
 
     async def owning(self, session_id: str) -> None:
         """Wait until the other processes can reach ``session_id`` here (a new session's route answers then)."""
         task = self._owning.get(session_id)
         if task is not None:
             await asyncio.shield(task)
+
+    def _own_soon(self, session_id: str) -> asyncio.Task[None]:
+        """The one task announcing ``session_id`` as this process's: two at once would each subscribe and start
+        a presence fan-out, and the first pair would run on unseen."""
+        task = self._owning.get(session_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._own(session_id))
+            self._owning[session_id] = task
+            task.add_done_callback(lambda done: self._owned_done(session_id, done))
+        return task
+
+    def _owned_done(self, session_id: str, task: asyncio.Task[None]) -> None:
+        if self._owning.get(session_id) is task:
+            del self._owning[session_id]
 
     async def _own(self, session_id: str) -> None:
         hub = self.runtime.hubs.get(session_id)
@@ -250,7 +262,7 @@ class ScaleOut:
             await self.node.release(session_id)
             return None
         log.info("session %s taken over here (its lease was free)", session_id)
-        await self._own(session_id)
+        await asyncio.shield(self._own_soon(session_id))
         return self.runtime.hubs.get(session_id)
 
     async def _edge(self, session_id: str, owner_id: str) -> EdgeHub:
