@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from fixtures.rtc_client import RtcClient, offer
-from fixtures.server import LiveServer, http, settings_for, start_thread_server, write_scene
+from fixtures.server import LiveServer, http, server_in_this_loop, settings_for, start_thread_server, write_scene
 
-from vizserver.app import create_app
-from vizserver.server.runner import make_server
 from vizserver.transports import webrtc
 from vizserver.transports.rtc_config import use_host_addresses
 
@@ -93,44 +91,33 @@ def test_many_cycles_leak_nothing(tmp_path: Path) -> None:
     settings = settings_for(write_scene(tmp_path), tmp_path / "cache", rtc_host_addresses="127.0.0.1")
 
     async def scenario() -> None:
-        urls: list[str] = []
-        started = asyncio.Event()
         loop = asyncio.get_running_loop()
+        async with server_in_this_loop(settings) as url:
+            session = await asyncio.to_thread(lambda: http(f"{url}/api/sessions/default").json())
 
-        def on_started(url: str) -> None:
-            urls.append(url)
-            loop.call_soon_threadsafe(started.set)
+            async def visit(kind: int) -> None:
+                if kind == 0:
+                    client = await RtcClient.open(url, session)
+                    await client.message("welcome")
+                    await client.message("scene")
+                elif kind == 1:
+                    client = await RtcClient.open(url, session, hello=None)
+                else:
+                    client = await RtcClient.open(url, session, hello={"type": "ping", "t": 1.0})
+                    closed = await client.closed()
+                    assert closed["code"] == 4001
+                    await asyncio.wait_for(client.closed_event.wait(), 20)  # the server closed the connection
+                await client.close()
+                await until_gone(url)
 
-        server = make_server(create_app(settings), settings, on_started, log_level="warning")
-        serving = asyncio.create_task(server.serve())
-        await asyncio.wait_for(started.wait(), 120)
-        url = urls[0]
-        session = await asyncio.to_thread(lambda: http(f"{url}/api/sessions/default").json())
+            async def settled(want: tuple[int, int, int]) -> tuple[int, int, int]:
+                deadline = loop.time() + 20
+                while True:
+                    now = (len(asyncio.all_tasks()), _threads(), _live_peer_connections())
+                    if all(n <= w for n, w in zip(now, want, strict=True)) or loop.time() > deadline:
+                        return now
+                    await asyncio.sleep(0.1)
 
-        async def visit(kind: int) -> None:
-            if kind == 0:
-                client = await RtcClient.open(url, session)
-                await client.message("welcome")
-                await client.message("scene")
-            elif kind == 1:
-                client = await RtcClient.open(url, session, hello=None)
-            else:
-                client = await RtcClient.open(url, session, hello={"type": "ping", "t": 1.0})
-                closed = await client.closed()
-                assert closed["code"] == 4001
-                await asyncio.wait_for(client.closed_event.wait(), 20)  # the server closed the connection
-            await client.close()
-            await until_gone(url)
-
-        async def settled(want: tuple[int, int, int]) -> tuple[int, int, int]:
-            deadline = loop.time() + 20
-            while True:
-                now = (len(asyncio.all_tasks()), _threads(), _live_peer_connections())
-                if all(n <= w for n, w in zip(now, want, strict=True)) or loop.time() > deadline:
-                    return now
-                await asyncio.sleep(0.1)
-
-        try:
             for kind in range(3):  # warm up: executor threads, lazily made tasks
                 await visit(kind)
             baseline = await settled((10**6, 10**6, 0))
@@ -143,9 +130,6 @@ def test_many_cycles_leak_nothing(tmp_path: Path) -> None:
             )
             assert after[2] == 0
             assert (await asyncio.to_thread(health, url))["webrtc"] == {"enabled": True, "peers": 0}
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(serving, 30)
 
     asyncio.run(scenario())
 

@@ -12,10 +12,7 @@ import asyncio
 from pathlib import Path
 
 from fixtures.redis_server import RedisServer
-from fixtures.server import http, settings_for, write_scene
-
-from vizserver.app import create_app
-from vizserver.server.runner import make_server
+from fixtures.server import http, server_in_this_loop, settings_for, write_scene
 
 
 def _fanouts(session_id: str) -> int:
@@ -27,23 +24,9 @@ def test_the_default_session_is_announced_once(tmp_path: Path, redis_server: Red
                             webrtc=False)
 
     async def scenario() -> tuple[int, int]:
-        loop = asyncio.get_running_loop()
-        urls: list[str] = []
-        started = asyncio.Event()
-
-        def on_started(url: str) -> None:
-            urls.append(url)
-            loop.call_soon_threadsafe(started.set)
-
-        server = make_server(create_app(settings), settings, on_started, log_level="warning")
-        serving = asyncio.create_task(server.serve())
-        try:
-            await asyncio.wait_for(started.wait(), 120)
-            default = await asyncio.to_thread(lambda: http(f"{urls[0]}/api/sessions/default").json())
-            made = await asyncio.to_thread(lambda: http(f"{urls[0]}/api/sessions", method="POST").json())
+        async with server_in_this_loop(settings) as url:
+            default = await asyncio.to_thread(lambda: http(f"{url}/api/sessions/default").json())
+            made = await asyncio.to_thread(lambda: http(f"{url}/api/sessions", method="POST").json())
             return _fanouts(default["session_id"]), _fanouts(made["session_id"])
-        finally:
-            server.should_exit = True
-            await serving
 
     assert asyncio.run(scenario()) == (1, 1)
