@@ -25,6 +25,7 @@ from types import FrameType
 import redis
 
 from vizserver.errors import VizServerError
+from vizserver.scale.redis_link import REDIS_PROTOCOL
 from vizserver.scale.twin_channel import REDIS_FAILURES, RedisChannel
 from vizserver.scale.twin_keys import GROUP, JOBS, TwinJob, generation_key
 from vizserver.twins.recipes import build_twin
@@ -81,7 +82,8 @@ def job_process_main(url: str, worker_name: str, job: TwinJob, entry_id: bytes, 
 
 
 def _run(url: str, worker_name: str, job: TwinJob, entry_id: bytes) -> int:
-    client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S)
+    client = redis.Redis.from_url(url, protocol=REDIS_PROTOCOL, socket_timeout=SOCKET_TIMEOUT_S,
+                                  socket_connect_timeout=SOCKET_TIMEOUT_S)
     stop = JobStop(client, job, worker_name)
 
     def handler(_signum: int, _frame: FrameType | None) -> None:

@@ -32,7 +32,7 @@ import redis
 
 from vizserver.errors import VizServerError
 from vizserver.io.isolation import main_script_hidden
-from vizserver.scale.redis_link import check_redis_url, safe_url
+from vizserver.scale.redis_link import REDIS_PROTOCOL, check_redis_url, safe_url
 from vizserver.scale.twin_channel import REDIS_FAILURES, RedisChannel
 from vizserver.scale.twin_job_process import (
     EXIT_CRASHED,
@@ -113,7 +113,7 @@ class TwinWorker:
             raise WorkerError(f"--max-twins must be at least 1, got {self.max_twins}")
         if not self.name or any(c.isspace() for c in self.name) or len(self.name) > 200:
             raise WorkerError(f"--name {self.name!r}: expected a non-empty name without spaces")
-        self.client = redis.Redis.from_url(self.url, socket_timeout=SOCKET_TIMEOUT_S,
+        self.client = redis.Redis.from_url(self.url, protocol=REDIS_PROTOCOL, socket_timeout=SOCKET_TIMEOUT_S,
                                            socket_connect_timeout=SOCKET_TIMEOUT_S)
 
     # --- the process ---
