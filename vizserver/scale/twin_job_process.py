@@ -13,7 +13,6 @@ job: the worker reaps or kills it.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -25,6 +24,7 @@ from types import FrameType
 import redis
 
 from vizserver.errors import VizServerError
+from vizserver.lifeline import end_with
 from vizserver.scale.redis_link import REDIS_PROTOCOL
 from vizserver.scale.twin_channel import REDIS_FAILURES, RedisChannel
 from vizserver.scale.twin_keys import GROUP, JOBS, TwinJob, generation_key
@@ -72,7 +72,7 @@ def job_process_main(url: str, worker_name: str, job: TwinJob, entry_id: bytes, 
     ``lifeline`` is the read end of a pipe whose write end only the worker holds: it reaches its end
     when the worker's process ends, however it ends, and then this process ends too.
     """
-    threading.Thread(target=_die_with_worker, args=(lifeline,), name="lifeline", daemon=True).start()
+    end_with(lifeline)
     try:
         code = _run(url, worker_name, job, entry_id)
     except Exception:  # a bug here, not in the twin: say it where the worker's operator looks
@@ -112,11 +112,3 @@ def _run(url: str, worker_name: str, job: TwinJob, entry_id: bytes) -> int:
 
 def warm_up_main() -> None:
     """An empty job: the worker starts one first, so its fork server has imported everything before a real one."""
-
-
-def _die_with_worker(lifeline: Connection) -> None:
-    """Wait for the worker's end of the lifeline to close, then end this process at once (a hung twin too)."""
-    with contextlib.suppress(EOFError, OSError):
-        while True:
-            lifeline.recv_bytes()
-    os.kill(os.getpid(), signal.SIGKILL)

@@ -36,6 +36,7 @@ class UploadManager:
         self._workers = workers
         self._context = multiprocessing.get_context("forkserver")
         self._queue: multiprocessing.Queue[tuple[str, float] | None] = self._context.Queue()
+        self._lifeline, self._lifeline_held = self._context.Pipe(duplex=False)  # only this process holds the 2nd
         self._pool: ProcessPoolExecutor | None = None
         self._listeners: dict[str, ProgressListener] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -48,7 +49,7 @@ class UploadManager:
     def _make_pool(self) -> ProcessPoolExecutor:
         settings = {k: v for k, v in os.environ.items() if k.startswith(SETTINGS_PREFIX)}
         initializer: Callable[..., None] = init_worker
-        initargs: Any = (self._queue, settings)
+        initargs: Any = (self._queue, settings, self._lifeline)
         return ProcessPoolExecutor(
             max_workers=self._workers, mp_context=self._context, initializer=initializer, initargs=initargs
         )
@@ -73,6 +74,7 @@ class UploadManager:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        self._lifeline_held.close()  # a conversion still running ends now
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=2.0)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from pathlib import Path, PurePosixPath
 
 from vizserver.config import SETTINGS_PREFIX
 from vizserver.errors import VizServerError
+from vizserver.lifeline import end_with
 from vizserver.scenes.build import ObjectStyle, build_objects, read_upload
 from vizserver.scenes.cache import AssetStore
 from vizserver.scenes.objects import StreamObject
@@ -31,9 +33,11 @@ class Failed:
     error: str
 
 
-def init_worker(progress: Queue[tuple[str, float]], settings: dict[str, str]) -> None:
-    """Pool initializer: the progress queue, and the server's ``VIZSERVER_*`` limits (not the forkserver's)."""
+def init_worker(progress: Queue[tuple[str, float]], settings: dict[str, str], lifeline: Connection) -> None:
+    """Pool initializer: the progress queue, the server's ``VIZSERVER_*`` limits (not the forkserver's), and
+    the server's lifeline: the worker ends with the server (:mod:`vizserver.lifeline`)."""
     global _progress
+    end_with(lifeline)
     _progress = progress
     for key in [k for k in os.environ if k.startswith(SETTINGS_PREFIX)]:
         del os.environ[key]
