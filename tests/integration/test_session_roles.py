@@ -21,6 +21,7 @@ from fixtures.server import (
     post_json,
     settings_for,
     start_thread_server,
+    upload_converted,
     write_scene,
 )
 
@@ -234,10 +235,7 @@ def test_only_those_who_drive_the_view_may_upload_into_it(server: LiveServer) ->
 
     async def scenario() -> None:
         host = await room.connect(room.host_token)
-        url = f"{server.url}/api/uploads?session={room.id}&token={room.host_token}"
-        accepted = await asyncio.to_thread(http, url, "POST", body, headers)
-        assert accepted.status == 202, accepted.body
-        await host.message("upload", stage="done", timeout=60)
+        await upload_converted(host, server.url, room.id, room.host_token, "tri.stl", stl)
         await host.close()
 
     asyncio.run(scenario())

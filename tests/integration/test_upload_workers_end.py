@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pyvista as pv
-from fixtures.server import Client, http, multipart, start_process_server, write_scene, ws_url
+from fixtures.server import Client, start_process_server, upload_converted, write_scene, ws_url
 
 GONE_WAIT_S = 20.0
 
@@ -42,11 +42,8 @@ def test_conversion_workers_end_with_a_killed_server(tmp_path: Path) -> None:
 
         async def upload() -> None:
             client = await Client.open(ws_url(server, session))
-            body, headers = multipart("sphere.stl", sphere.read_bytes())
-            url = f"{server.url}/api/uploads?session={session['session_id']}&token={session['token']}"
-            answer = await asyncio.to_thread(http, url, "POST", body, headers)
-            assert answer.status == 202, answer.body
-            await client.message("upload", stage="done", timeout=60)
+            await upload_converted(client, server.url, session["session_id"], session["token"], "sphere.stl",
+                                   sphere.read_bytes())
             await client.close()
 
         asyncio.run(upload())
