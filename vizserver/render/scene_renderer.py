@@ -1,6 +1,10 @@
 """Offscreen VTK drawing of a session's scene: objects from their GLBs, fields coloured as in the browser,
 annotation pins and strokes, CT/MR volumes, from the video viewer's camera.
 
+At :attr:`Detail.INTERACTIVE` (the camera is moving) a surface with coarser levels of detail is drawn from the
+level ``render/detail.py`` picks; the level's ``_FULL_VERTEX`` map gathers the full asset's field frames onto its
+vertices, so one frame colours every level alike.
+
 **One thread only.** An OpenGL context belongs to the thread that made it: create, use and close a
 :class:`SceneRenderer` in the same thread (``render/worker.py`` does). The window is EGL offscreen (Mesa's
 software driver where there is no GPU) without multisampling: anti-aliasing cost 3-4x the frame time here.
@@ -8,6 +12,7 @@ software driver where there is no GPU) without multisampling: anti-aliasing cost
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,10 +46,13 @@ from vizserver.model.volume import Volume
 from vizserver.protocol.frames import DecodedFrame
 from vizserver.render.camera import DEFAULT_FOV_DEG, ViewCamera
 from vizserver.render.colormaps import hex_rgb
+from vizserver.render.detail import INTERACTIVE_TRIANGLES, Detail, interactive_levels
 from vizserver.render.field_colors import FieldStyle, field_style, vertex_colors
 from vizserver.render.volumes import opacity_range, voxel_matrix
 from vizserver.scenes.objects import StreamObject
 from vizserver.sessions.annotations import Pin, Stroke
+
+log = logging.getLogger("vizserver.render")
 
 BACKGROUND = "16181d"
 """The browser viewer's clear colour (Viewer.js BACKGROUND)."""
@@ -61,12 +69,18 @@ Key = tuple[int, int]
 @dataclass(frozen=True, slots=True)
 class ObjectGeometry:
     """An object's asset in its own coordinates (GLB node transforms applied): ``indices`` ``(m, 3)``, empty for
-    a point cloud; ``fields`` by name, as written in the GLB (the first time step of a series)."""
+    a point cloud; ``fields`` by name, as written in the GLB (the first time step of a series); ``full_vertex``
+    (a coarser level of detail only) the full asset's vertex each vertex shows, else None."""
 
     positions: npt.NDArray[np.float32]
     normals: npt.NDArray[np.float32] | None
     indices: npt.NDArray[np.uint32]
     fields: Mapping[str, npt.NDArray[np.float32]]
+    full_vertex: npt.NDArray[np.int64] | None = None
+
+    @property
+    def triangles(self) -> int:
+        return int(self.indices.shape[0]) if self.indices.ndim == 2 and self.indices.shape[1] == 3 else 0
 
 
 def load_geometry(path: Path) -> ObjectGeometry:
@@ -83,9 +97,15 @@ def load_geometry(path: Path) -> ObjectGeometry:
     normals = None
     if all(m.normals is not None for m in meshes):
         normals = np.concatenate([m.normals for m in meshes if m.normals is not None]).astype(np.float32)
-    names = set.intersection(*(set(m.fields) for m in meshes))
+    maps = [m.extras.get("full_vertex", {}).get("attribute") for m in meshes]
+    names = set.intersection(*(set(m.fields) for m in meshes)) - set(maps)
     fields = {n: np.concatenate([m.fields[n] for m in meshes]) for n in names}
-    return ObjectGeometry(positions, normals, indices, fields)
+    full_vertex = None
+    if all(isinstance(a, str) and a in m.fields for a, m in zip(maps, meshes, strict=True)):
+        # (low, high) unsigned shorts per vertex; they index the full asset's joined vertices already
+        pairs = np.concatenate([m.fields[str(a)].reshape(-1, 2) for a, m in zip(maps, meshes, strict=True)])
+        full_vertex = pairs[:, 0].astype(np.int64) + 65536 * pairs[:, 1].astype(np.int64)
+    return ObjectGeometry(positions, normals, indices, fields, full_vertex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +125,8 @@ class SceneState:
 
 @dataclass(slots=True)
 class _Drawn:
-    """One object's VTK parts and what its colours were made from (to skip unchanged work)."""
+    """One asset's VTK parts (an object's full asset or one of its levels) and what its colours were made from
+    (to skip unchanged work)."""
 
     geometry: ObjectGeometry
     polydata: vtkPolyData
@@ -185,7 +206,8 @@ class SceneRenderer:
     """Draws :class:`SceneState` s; see the module docstring for the one-thread rule.
 
     ``asset_path`` maps an asset hash to its GLB file (``AssetStore.glb_path``); ``volumes`` maps object names
-    to the intensity volumes drawn instead of their surfaces.
+    to the intensity volumes drawn instead of their surfaces; ``interactive_triangles`` is the budget of
+    interactive renders (``render/detail.py``).
     """
 
     def __init__(
@@ -194,9 +216,11 @@ class SceneRenderer:
         volumes: Mapping[str, Volume] | None = None,
         width: int = 1280,
         height: int = 720,
+        interactive_triangles: int = INTERACTIVE_TRIANGLES,
     ) -> None:
         self._asset_path = asset_path
         self._volumes = dict(volumes or {})
+        self._interactive_triangles = interactive_triangles
         self._renderer = vtkRenderer()
         self._renderer.SetBackground(*_rgb(BACKGROUND))
         self._renderer.SetUseDepthPeeling(False)
@@ -206,6 +230,13 @@ class SceneRenderer:
         self._window.AddRenderer(self._renderer)
         self._window.SetSize(width, height)
         self._drawn: dict[str, _Drawn] = {}  # by asset hash: an asset is loaded once whatever its object id
+        self._unusable_levels: set[str] = set()  # level hashes that cannot be drawn (logged once; drawn full)
+        self._shown_triangles = 0
+        self.triangles_drawn = 0
+        """Triangles of the surfaces the last :meth:`render` drew (pins and strokes not counted)."""
+        self.detail_drawn = Detail.FULL
+        """The detail of the last :meth:`render`."""
+        self._detail = Detail.FULL
         self._annotations: tuple[tuple[Pin, ...], tuple[Stroke, ...]] | None = None
         self._annotation_actors: list[vtkActor] = []
         self._styles: dict[str, FieldStyle | None] = {}
@@ -221,33 +252,77 @@ class SceneRenderer:
 
     # --- what to show ---
 
-    def update(self, state: SceneState) -> None:
-        """Bring the VTK scene up to ``state`` (loads new assets; recolours only objects whose frame changed)."""
+    def update(self, state: SceneState, detail: Detail = Detail.FULL) -> None:
+        """Bring the VTK scene up to ``state`` at ``detail`` (loads new assets and levels; recolours only what
+        changed)."""
         if state.objects is not self._styled_objects:
             self._styles.clear()
             self._styled_objects = state.objects
-        seen = set()
+        levels = self._levels(state.objects, detail)
+        seen: set[str] = set()
+        triangles = 0
         for obj in state.objects:
-            seen.add(obj.asset)
+            seen.update((obj.asset, *obj.lods))
             drawn = self._drawn.get(obj.asset)
             if drawn is None:
-                drawn = self._load(obj)
+                drawn = self._load(obj, obj.asset)
                 if drawn is None:
                     continue
-            drawn.actor.SetUserMatrix(_matrix(obj.transform))
+            matrix = _matrix(obj.transform)
+            drawn.actor.SetUserMatrix(matrix)
+            shown = drawn if drawn.volume is not None else self._level(obj, levels.get(obj.id), drawn)
+            for digest in (obj.asset, *obj.lods):
+                level = self._drawn.get(digest)
+                if level is not None:
+                    level.actor.SetVisibility(obj.visible and level is shown and drawn.volume is None)
             if drawn.volume is not None:
                 drawn.volume.SetVisibility(obj.visible)
-                drawn.actor.SetVisibility(False)
                 continue
-            drawn.actor.SetVisibility(obj.visible)
+            shown.actor.SetUserMatrix(matrix)
             if obj.visible:
-                self._colour(obj, drawn, state)
+                self._colour(obj, shown, state, drawn.geometry.positions.shape[0])
+                triangles += shown.geometry.triangles
         for asset in [a for a in self._drawn if a not in seen]:
             self._remove(self._drawn.pop(asset))
         self._update_annotations(state)
+        self._shown_triangles = triangles
+        self._detail = detail
 
-    def _load(self, obj: StreamObject) -> _Drawn | None:
-        path = self._asset_path(obj.asset)
+    def _levels(self, objects: tuple[StreamObject, ...], detail: Detail) -> dict[int, int]:
+        """Object id to the index in its ``lods`` to draw (objects absent: full)."""
+        if detail is Detail.FULL:
+            return {}
+        surfaces = [o for o in objects if o.visible and o.name not in self._volumes]
+        counts = [(o.triangles, o.lod_triangles if len(o.lod_triangles) == len(o.lods) else ()) for o in surfaces]
+        chosen = interactive_levels(counts, self._interactive_triangles)
+        return {o.id: index for o, index in zip(surfaces, chosen, strict=True) if index is not None}
+
+    def _level(self, obj: StreamObject, index: int | None, full: _Drawn) -> _Drawn:
+        """The level ``index`` of ``obj`` (loaded on first use), or ``full`` when none or it cannot be drawn."""
+        if index is None:
+            return full
+        digest = obj.lods[index]
+        if digest in self._unusable_levels:
+            return full
+        level = self._drawn.get(digest)
+        if level is not None:
+            return level
+        level = self._load(obj, digest)
+        if level is None:
+            return full
+        vertices = full.geometry.positions.shape[0]
+        ids = level.geometry.full_vertex
+        if ids is None or ids.shape[0] != level.geometry.positions.shape[0] or (ids.size and ids.max() >= vertices):
+            log.warning("%s: level of detail %s has no usable map to the full asset's %d vertices; drawn in full",
+                        obj.name, digest[:12], vertices)
+            self._unusable_levels.add(digest)
+            self._remove(self._drawn.pop(digest))
+            return full
+        return level
+
+    def _load(self, obj: StreamObject, digest: str) -> _Drawn | None:
+        """``digest``: ``obj``'s asset, or one of its levels of detail (no volume, scene bounds unchanged)."""
+        path = self._asset_path(digest)
         if path is None:
             return None
         geometry = load_geometry(path)
@@ -272,10 +347,13 @@ class SceneRenderer:
             prop.SetPointSize(2.0)
         self._renderer.AddActor(actor)
         drawn = _Drawn(geometry, poly, actor)
+        self._drawn[digest] = drawn
+        if digest != obj.asset:
+            actor.SetVisibility(False)
+            return drawn
         volume = self._volumes.get(obj.name)
         if volume is not None:
             drawn.volume = self._volume_prop(volume, obj)
-        self._drawn[obj.asset] = drawn
         bounds = np.asarray(self._renderer.ComputeVisiblePropBounds(), dtype=np.float64)
         if np.all(np.isfinite(bounds)) and bounds[1] >= bounds[0]:
             self._diagonal = float(np.linalg.norm(bounds[1::2] - bounds[0::2])) or 1.0
@@ -321,7 +399,10 @@ class SceneRenderer:
             self._styles[name] = field_style(objects, name)
         return self._styles[name]
 
-    def _colour(self, obj: StreamObject, drawn: _Drawn, state: SceneState) -> None:
+    def _colour(self, obj: StreamObject, drawn: _Drawn, state: SceneState, full_vertices: int) -> None:
+        """Colour ``drawn`` (``obj``'s full asset, or a level of it); frames are in the full asset's
+        ``full_vertices`` order, gathered through a level's map. A level's own GLB fields were written the same
+        way (the full asset's values at its mapped vertices)."""
         field_id = state.shown_fields.get(obj.id, obj.active_field)
         desc = obj.field(field_id) if field_id is not None else None
         values: npt.NDArray[np.float32] | None = None
@@ -330,6 +411,9 @@ class SceneRenderer:
             frame = state.frames.get((obj.id, desc.id))
             if frame is not None:
                 values, source = frame.values, frame
+                ids = drawn.geometry.full_vertex
+                if ids is not None and values.shape[0] == full_vertices:
+                    values = values[ids]
             else:
                 values, source = drawn.geometry.fields.get(desc.name), ("glb", desc.name)
         n = drawn.geometry.positions.shape[0]
@@ -435,6 +519,7 @@ class SceneRenderer:
         cam.SetViewAngle(camera.fov)
         self._renderer.ResetCameraClippingRange()
         self._window.Render()
+        self.triangles_drawn, self.detail_drawn = self._shown_triangles, self._detail
         self._window.GetPixelData(0, 0, width - 1, height - 1, 0, self._pixels, 0)
         pixels = numpy_support.vtk_to_numpy(self._pixels)  # type: ignore[no-untyped-call]
         image = np.asarray(pixels, dtype=np.uint8).reshape(height, width, 3)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vizserver.render.camera import ViewCamera
+from vizserver.render.detail import Detail
 from vizserver.render.scene_renderer import SceneRenderer, SceneState
 
 log = logging.getLogger("vizserver.render")
@@ -28,13 +29,15 @@ CLOSE_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class RenderRequest:
-    """Draw ``state`` from ``camera`` (None: framed like the browser's first view) at ``width`` x ``height``."""
+    """Draw ``state`` from ``camera`` (None: framed like the browser's first view) at ``width`` x ``height``, at
+    ``detail`` (interactive while the camera moves)."""
 
     state: SceneState
     camera: ViewCamera | None
     width: int
     height: int
     serial: int
+    detail: Detail = Detail.FULL
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,9 @@ class RenderedFrame:
     render_s: float
     finished: float
     """``time.monotonic()`` when it was ready."""
+    detail: Detail = Detail.FULL
+    triangles: int = 0
+    """Surface triangles drawn (the levels of detail shown, at :attr:`Detail.INTERACTIVE`)."""
 
 
 class RenderWorker:
@@ -123,7 +129,7 @@ class RenderWorker:
     def _draw(self, renderer: SceneRenderer, request: RenderRequest) -> None:
         start = time.monotonic()
         try:
-            renderer.update(request.state)
+            renderer.update(request.state, request.detail)
             camera = request.camera if request.camera is not None else renderer.fit_camera()
             image = renderer.render(camera, request.width, request.height)
         except Exception as exc:  # one bad frame (an unreadable asset) must not end the view
@@ -133,7 +139,7 @@ class RenderWorker:
             self.error = message
             return
         end = time.monotonic()
-        frame = RenderedFrame(image, request.serial, end - start, end)
+        frame = RenderedFrame(image, request.serial, end - start, end, request.detail, renderer.triangles_drawn)
         self.latest = frame
         self.frames += 1
         if self._on_frame is not None:

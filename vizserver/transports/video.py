@@ -10,6 +10,9 @@ Rendering runs in the view's own thread (``render/worker.py``), never on the eve
 field frame submits a request (the newest replaces one not yet started); the track's ``recv`` paces at the
 current frame rate and hands out the newest finished image. ``render/adaptation.py`` steps resolution, then
 frame rate, down when a frame's render + encode time passes its budget, and back up when there is room.
+While ``view_camera`` messages keep coming, large surfaces are drawn from coarser levels of detail
+(``render/detail.py``); :data:`CAMERA_STILL_S` after the last one a full-detail render is submitted by a timer,
+so the picture left on screen is full detail.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from vizserver.protocol.frames import FrameHeader
 from vizserver.protocol.messages import ErrorCode, KeyframeRequest, ProtocolError
 from vizserver.render.adaptation import Adapter, Level
 from vizserver.render.camera import ViewCamera, parse_view_camera
+from vizserver.render.detail import CAMERA_STILL_S, INTERACTIVE_TRIANGLES, CameraMotion, Detail
 from vizserver.render.field_frames import FieldFrames
 from vizserver.render.scene_renderer import SceneRenderer, SceneState
 from vizserver.render.volumes import read_intensity_volume, volume_sources
@@ -107,7 +111,9 @@ class VideoTrack(MediaStreamTrack):
         frame = await self._view.newest_frame()
         if self.readyState != "live":
             raise MediaStreamError
-        self._view.observe_cost(frame.render_s + encode_s)
+        # A frame sent again (nothing changed) cost its encode only: its render was counted when it was new.
+        render_s = frame.render_s if frame.serial != self._sent_serial else 0.0
+        self._view.observe_cost(render_s + encode_s)
         video = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
         video.pts = int((loop.time() - self._start) * VIDEO_CLOCK_RATE)
         video.time_base = Fraction(1, VIDEO_CLOCK_RATE)
@@ -134,6 +140,8 @@ class VideoView:
         height: int = DEFAULT_HEIGHT,
         fps: float = DEFAULT_FPS,
         camera: ViewCamera | None = None,
+        interactive_triangles: int = INTERACTIVE_TRIANGLES,
+        still_after_s: float = CAMERA_STILL_S,
     ) -> None:
         if not (0 < width <= MAX_VIDEO_SIDE and 0 < height <= MAX_VIDEO_SIDE and 0 < fps <= MAX_VIDEO_FPS):
             raise ValueError(f"video {width}x{height} at {fps} fps (sides up to {MAX_VIDEO_SIDE}, up to "
@@ -146,13 +154,15 @@ class VideoView:
         self._frames = FieldFrames()
         self._camera = camera
         self._adapter = Adapter(width, height, fps)
+        self._motion = CameraMotion(still_after_s)
+        self._still_timer: asyncio.TimerHandle | None = None
         self._serial = 0
         self._submitted: tuple[Any, ...] | None = None
         self._fresh = asyncio.Event()
         self._closing: asyncio.Future[None] | None = None
         read_volumes = _volumes_of(scene_path)
         self._worker = RenderWorker(
-            lambda: SceneRenderer(asset_path, read_volumes(), width, height),
+            lambda: SceneRenderer(asset_path, read_volumes(), width, height, interactive_triangles),
             on_frame=self._rendered,
             name=f"render {hub.session.id[:8]} {client_id[:8]}",
         )
@@ -174,12 +184,20 @@ class VideoView:
     def camera(self) -> ViewCamera | None:
         return self._camera
 
+    @property
+    def detail(self) -> Detail:
+        """The detail renders are made at now: interactive while the camera moves."""
+        return self._motion.detail(self._loop.time())
+
     # --- what W1's transport feeds in ---
 
     def set_camera(self, message: Mapping[str, Any]) -> ViewCamera:
         """A ``view_camera`` message; raises ProtocolError ``bad_message`` (the transport answers ``error``)."""
         camera = parse_view_camera(message)
         self._camera = camera
+        if not self._closed:
+            self._motion.moved(self._loop.time())
+            self._when_still()
         self.refresh()
         return camera
 
@@ -201,6 +219,9 @@ class VideoView:
         (awaiting it is optional: the thread ends either way). Idempotent."""
         if self._closing is None:
             VideoView._open.discard(self)
+            if self._still_timer is not None:
+                self._still_timer.cancel()
+                self._still_timer = None
             self.track.stop()
             self._fresh.set()  # a recv waiting for a first frame wakes and ends
             self._worker.stop()
@@ -213,20 +234,37 @@ class VideoView:
 
     # --- rendering ---
 
+    def _when_still(self) -> None:
+        """(Re)arm the timer that submits the full-detail render once the camera has stopped."""
+        if self._still_timer is not None:
+            self._still_timer.cancel()
+        self._still_timer = self._loop.call_later(self._motion.still_in(self._loop.time()), self._camera_still)
+
+    def _camera_still(self) -> None:
+        self._still_timer = None
+        if self._closed:
+            return
+        if self._motion.still_in(self._loop.time()) > 0:  # the loop may run a timer a clock tick early
+            self._when_still()
+            return
+        self.refresh()
+
     def refresh(self) -> None:
-        """Submit a render if anything shown changed since the last request (camera, fields, scene, pins, size)."""
+        """Submit a render if anything shown changed since the last request (camera, fields, scene, pins, size,
+        detail)."""
         if self._closed:
             return
         state = self._capture()
         level = self._adapter.level
+        detail = self.detail
         pins, strokes = state.pins, state.strokes
         signature = (state.objects, tuple(sorted(state.shown_fields.items(), key=_by_object)),
-                     self._frames.version, pins, strokes, self._camera, level.width, level.height)
+                     self._frames.version, pins, strokes, self._camera, level.width, level.height, detail)
         if signature == self._submitted:
             return
         self._submitted = signature
         self._serial += 1
-        self._worker.submit(RenderRequest(state, self._camera, level.width, level.height, self._serial))
+        self._worker.submit(RenderRequest(state, self._camera, level.width, level.height, self._serial, detail))
 
     def _capture(self) -> SceneState:
         session = self.hub.session
@@ -277,6 +315,11 @@ class VideoView:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._fresh.wait(), remaining)
         return latest
+
+    @property
+    def still_pending(self) -> bool:
+        """A full-detail render is due once the camera stays still (a timer is armed)."""
+        return self._still_timer is not None
 
     @property
     def serial(self) -> int:
