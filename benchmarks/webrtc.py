@@ -1,7 +1,8 @@
 """WebRTC: the server-rendered video view and the data channels, against the WebSocket in the same run.
 
 A real ``vizserver serve`` subprocess (host candidates on 127.0.0.1) serves the stream benchmark's
-scene: a curved sheet of ``--vertices`` points (100k points: ~200k triangles) with a travelling
+scene: a curved sheet of ``--vertices`` points (102,400 points: 203,522 triangles, just over the 200k past
+which the scene build makes coarser levels of detail, as it does for any larger surface) with a travelling
 activation front as its time series. Python aiortc clients on loopback:
 
 - a **video peer** (``POST /api/rtc/offer`` with ``video: true``, a recvonly video transceiver) asks for
@@ -12,7 +13,9 @@ activation front as its time series. Python aiortc clients on loopback:
 - a **data channel peer** and a **WebSocket client** in the same session: field frames/s while the series
   plays, and the field frame round trip, ``keyframe`` request sent to that frame received (p50, p95);
 - the baseline for the video figures, in this process: the same scene rendered by ``SceneRenderer``
-  alone at 1280x720 (render-only frames/s, no encode, no network).
+  alone at 1280x720 (render-only frames/s, no encode, no network), at full detail (a still camera) and at
+  interactive detail (what the view draws while the camera orbits: ``video_orbit interactive_triangles``,
+  the triangles the same renderer draws then, against the full scene's).
 
 The Python client's video receive path adds about one frame interval to camera-to-frame: aiortc's jitter
 buffer hands a frame to the decoder only when the first packet of the next frame arrives (a browser does not).
@@ -295,8 +298,9 @@ async def run(base: str, args: argparse.Namespace, bounds: np.ndarray) -> None:
         await data.close()
 
 
-def render_only(scene: Path, cache: Path, frames: int) -> float:
-    """Frames/s of the bare renderer at 1280x720 on the benchmark scene (orbiting camera), in this process."""
+def render_only(scene: Path, cache: Path, frames: int, detail: Any) -> tuple[float, int]:
+    """Frames/s of the bare renderer at 1280x720 on the benchmark scene (orbiting camera) at ``detail``, in this
+    process, and the triangles it drew."""
     from vizserver.render.camera import ViewCamera
     from vizserver.render.scene_renderer import SceneRenderer, SceneState
     from vizserver.scenes.build import load_or_build
@@ -306,7 +310,7 @@ def render_only(scene: Path, cache: Path, frames: int) -> float:
     built = load_or_build(scene, store).scene
     renderer = SceneRenderer(store.glb_path)
     try:
-        renderer.update(SceneState(built.objects, {}, {}))
+        renderer.update(SceneState(built.objects, {}, {}), detail)
         first = renderer.fit_camera()
         centre = np.asarray(first.target)
         radius = float(np.linalg.norm(np.asarray(first.position) - centre))
@@ -318,9 +322,10 @@ def render_only(scene: Path, cache: Path, frames: int) -> float:
             start = time.perf_counter()
             renderer.render(ViewCamera(position=tuple(eye), target=tuple(centre)), WIDTH, HEIGHT)
             times.append(time.perf_counter() - start)
+        triangles = renderer.triangles_drawn
     finally:
         renderer.close()
-    return 1.0 / statistics.median(times)
+    return 1.0 / statistics.median(times), triangles
 
 
 def scene_bounds(scene: Path, cache: Path) -> np.ndarray:
@@ -341,7 +346,7 @@ def scene_bounds(scene: Path, cache: Path) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run that still prints every figure")
-    parser.add_argument("--vertices", type=int, default=100_000, help="sheet vertices (triangles ~ 2x)")
+    parser.add_argument("--vertices", type=int, default=102_400, help="sheet vertices (triangles ~ 2x)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--changes", type=int, default=40)
     args = parser.parse_args()
@@ -355,8 +360,16 @@ def main() -> None:
         cache = folder / "cache"
         bounds = scene_bounds(scene, cache)  # builds the scene once; the server finds it in the cache
         emit("scene", "vertices", float(n), "vertices")
-        emit("render_only_1280x720", "frames_per_s", render_only(scene, cache, 10 if args.quick else 40), "frames/s",
-             "target", FPS)
+        from vizserver.render.detail import Detail
+
+        frames = 10 if args.quick else 40
+        full_fps, full_triangles = render_only(scene, cache, frames, Detail.FULL)
+        interactive_fps, interactive_triangles = render_only(scene, cache, frames, Detail.INTERACTIVE)
+        emit("render_only_1280x720", "frames_per_s", full_fps, "frames/s", "target", FPS)
+        emit("render_only_1280x720_interactive", "frames_per_s", interactive_fps, "frames/s", "full_detail",
+             full_fps)
+        emit("video_orbit", "interactive_triangles", float(interactive_triangles), "triangles", "full",
+             float(full_triangles))
         proc, base = start_server(scene, cache)
         try:
             asyncio.run(run(base, args, bounds))
