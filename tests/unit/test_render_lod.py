@@ -64,11 +64,15 @@ def test_a_moving_camera_draws_the_coarser_level_with_the_same_frame_colours(
     state = SceneState(scene.objects, {obj.id: obj.fields[0].id}, dict(frames.latest))
 
     renderer.update(state, Detail.FULL)
+    assert renderer.load_s > 0  # the full asset was read
     full = renderer.render(CAMERA, W, H)
     assert renderer.triangles_drawn == obj.triangles and renderer.detail_drawn is Detail.FULL
     renderer.update(state, Detail.INTERACTIVE)
+    assert renderer.load_s > 0  # the level is read on the first move
     coarse = renderer.render(CAMERA, W, H)
     assert renderer.triangles_drawn == obj.lod_triangles[-1] and renderer.detail_drawn is Detail.INTERACTIVE
+    renderer.update(state, Detail.INTERACTIVE)
+    assert renderer.load_s == 0  # and kept
     assert model_pixels(full) > 0.1 * W * H and model_pixels(coarse) > 0.1 * W * H
     assert not np.array_equal(full, coarse)  # another mesh was drawn
     assert compare(full, coarse) < 4.0

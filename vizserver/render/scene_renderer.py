@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,8 @@ class SceneRenderer:
         """Triangles of the surfaces the last :meth:`render` drew (pins and strokes not counted)."""
         self.detail_drawn = Detail.FULL
         """The detail of the last :meth:`render`."""
+        self.load_s = 0.0
+        """Seconds the last :meth:`update` spent reading assets and levels for the first time (a one-off)."""
         self._detail = Detail.FULL
         self._annotations: tuple[tuple[Pin, ...], tuple[Stroke, ...]] | None = None
         self._annotation_actors: list[vtkActor] = []
@@ -259,6 +262,7 @@ class SceneRenderer:
             self._styles.clear()
             self._styled_objects = state.objects
         levels = self._levels(state.objects, detail)
+        self.load_s = 0.0
         seen: set[str] = set()
         triangles = 0
         for obj in state.objects:
@@ -325,7 +329,13 @@ class SceneRenderer:
         path = self._asset_path(digest)
         if path is None:
             return None
-        geometry = load_geometry(path)
+        started = time.monotonic()
+        try:
+            return self._make_drawn(obj, digest, load_geometry(path))
+        finally:
+            self.load_s += time.monotonic() - started
+
+    def _make_drawn(self, obj: StreamObject, digest: str, geometry: ObjectGeometry) -> _Drawn:
         poly = _polydata(geometry.positions, geometry.indices)
         if geometry.normals is not None and geometry.normals.shape == geometry.positions.shape:
             normals = numpy_to_vtk(np.ascontiguousarray(geometry.normals, dtype=np.float32), deep=True)

@@ -52,6 +52,8 @@ class RenderedFrame:
     detail: Detail = Detail.FULL
     triangles: int = 0
     """Surface triangles drawn (the levels of detail shown, at :attr:`Detail.INTERACTIVE`)."""
+    load_s: float = 0.0
+    """The part of ``render_s`` spent reading assets for the first time (0 when none was read)."""
 
 
 class RenderWorker:
@@ -139,7 +141,8 @@ class RenderWorker:
             self.error = message
             return
         end = time.monotonic()
-        frame = RenderedFrame(image, request.serial, end - start, end, request.detail, renderer.triangles_drawn)
+        frame = RenderedFrame(image, request.serial, end - start, end, request.detail, renderer.triangles_drawn,
+                              renderer.load_s)
         self.latest = frame
         self.frames += 1
         if self._on_frame is not None:

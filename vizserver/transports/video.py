@@ -111,8 +111,10 @@ class VideoTrack(MediaStreamTrack):
         frame = await self._view.newest_frame()
         if self.readyState != "live":
             raise MediaStreamError
-        # A frame sent again (nothing changed) cost its encode only: its render was counted when it was new.
-        render_s = frame.render_s if frame.serial != self._sent_serial else 0.0
+        # A frame sent again (nothing changed) cost its encode only: its render was counted when it was new. A render
+        # that read assets (the scene; a level of detail on the first move) and drew them for the first time (GL
+        # upload) is a one-off, several frames' worth: counted, it stepped the first window down.
+        render_s = frame.render_s if frame.serial != self._sent_serial and frame.load_s == 0 else 0.0
         self._view.observe_cost(render_s + encode_s)
         video = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
         video.pts = int((loop.time() - self._start) * VIDEO_CLOCK_RATE)
