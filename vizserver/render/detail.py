@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 INTERACTIVE_TRIANGLES = 60_000
 """Triangles an interactive (camera moving) render aims at, all objects together. Mesa's software rasteriser
-draws a 200k-triangle scene at 1280x720 in ~19 ms on this project's 2-core machines; its 4x-coarser level (~50k)
-draws ~1.6x faster, which leaves the VP8 encode (~8 ms at 720p with the colour conversion) room within a 33 ms
-frame. A budget that still takes one level of a ~200k-triangle surface, but not of one much larger."""
+draws the 203k-triangle benchmark sheet at 1280x720 in ~20-27 ms on this project's 2-core machines, its 51k level
+(the build's 25 %) in ~8-10 ms (``benchmarks/webrtc.py``): with the VP8 encode (~6-7 ms at 720p) that fits a
+33 ms frame with room for the load of other work. At this budget a ~200k-triangle surface draws its 25 % level;
+a 1M-triangle one its 6 % level (62k, the coarsest: no level fits)."""
 
 CAMERA_STILL_S = 0.3
 """The camera counts as still once no ``view_camera`` came for this long. Longer than the gaps between a dragging
