@@ -41,7 +41,18 @@ def test_one_slow_frame_does_not_move_it() -> None:
     adapter = Adapter(1280, 720, 30.0)
     for _ in range(WINDOW - 1):
         adapter.observe(0.005)
-    assert adapter.observe(0.1) == adapter.levels[0]  # average of the window is still well under 33 ms
+    assert adapter.observe(0.1) == adapter.levels[0]  # the window's typical frame is still well under 33 ms
+
+
+def test_a_burst_of_slow_frames_does_not_step_down_but_a_sustained_majority_does() -> None:
+    burst = Adapter(1280, 720, 30.0)
+    for cost in [0.012] * (WINDOW - 4) + [0.060] * 4:  # other work slowed four frames of ten
+        burst.observe(cost)
+    assert burst.index == 0
+    sustained = Adapter(1280, 720, 30.0)
+    for cost in [0.012] * (WINDOW // 2 - 1) + [0.060] * (WINDOW // 2 + 1):
+        sustained.observe(cost)
+    assert sustained.index == 1
 
 
 def test_steps_back_up_when_there_is_room_and_holds_in_between() -> None:

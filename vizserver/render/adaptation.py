@@ -1,19 +1,21 @@
 """Adaptive resolution and frame rate of the video view, pure (fed measured costs, no clock or thread).
 
 A ladder of levels from the requested size and frame rate down to a seventh of the pixels at a third of the
-rate. Each frame reports what it cost (render + encode seconds); the average over a short window is compared
-with the frame interval. Over ``HIGH_WATER`` of it for a window: one level down (fewer pixels first, then
-fewer frames). Under ``LOW_WATER`` of the next level up's interval, with the cost scaled by its pixels: one
-level up. After a change the window starts again, so one level is tried before the next move.
+rate. Each frame reports what it cost (render + encode seconds); the median over a short window is compared
+with the frame interval (a median, so a burst of load from other work that slows a few frames of a window costs
+no resolution). Over ``HIGH_WATER`` of it: one level down (fewer pixels first, then fewer frames). Under
+``LOW_WATER`` of the next level up's interval, with the cost scaled by its pixels: one level up. After a change
+the window starts again, so one level is tried before the next move.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
 HIGH_WATER = 1.0
-"""Step down when the average cost exceeds this fraction of the frame interval. Rendering (its own thread) and
+"""Step down when the median cost exceeds this fraction of the frame interval. Rendering (its own thread) and
 encoding (aiortc's executor) overlap, so their sum may reach the interval before frames fall behind."""
 LOW_WATER = 0.7
 """Step up when the next level's predicted cost stays under this fraction of its frame interval."""
@@ -75,13 +77,13 @@ class Adapter:
         self._costs.append(cost_s)
         if len(self._costs) < WINDOW:
             return self.level
-        average = sum(self._costs) / len(self._costs)
+        typical = statistics.median(self._costs)
         here = self.level
-        if average > HIGH_WATER * here.interval and self.index < len(self.levels) - 1:
+        if typical > HIGH_WATER * here.interval and self.index < len(self.levels) - 1:
             self._move(+1)
         elif self.index > 0:
             up = self.levels[self.index - 1]
-            predicted = average * up.pixels / here.pixels
+            predicted = typical * up.pixels / here.pixels
             if predicted < LOW_WATER * up.interval:
                 self._move(-1)
         return self.level
