@@ -77,6 +77,14 @@ def stop_cluster(running: Cluster) -> None:
     assert all(gone(pid) for pid in twins)  # nor a twin process
 
 
+async def twin_running_on(cluster: Cluster, worker_name: str) -> tuple[Client, Worker]:
+    """A client of the default session, once worker ``worker_name`` (started here) runs its twin."""
+    client = await Client.open(ws_url(cluster.server, cluster.server.default_session()))
+    worker = cluster.worker(worker_name)
+    await running_twin(client)
+    return client, worker
+
+
 def steady_at_half_amplitude(first: Any, later: Any) -> bool:
     """Two frames 0.5 s of twin time apart show ``rate`` 0 (equal; rate 1 would shrink them by 40 %) and
     ``amplitude`` 0.5 (``u`` in [0.5, 1])."""
@@ -122,12 +130,8 @@ def test_a_worker_runs_the_twin_is_steered_and_a_killed_worker_moves_it_with_its
 
 
 def test_a_stopped_worker_hands_its_twin_over_and_exits_0(cluster: Cluster) -> None:
-    session = cluster.server.default_session()
-
     async def scenario() -> None:
-        client = await Client.open(ws_url(cluster.server, session))
-        first = cluster.worker("wa")
-        await running_twin(client)
+        client, first = await twin_running_on(cluster, "wa")
         first.said("running session")
         box = await twin_object(client)
         await frame_at(client, box, after=2.0)
@@ -187,12 +191,8 @@ def test_a_bad_url_is_one_line_and_an_unreachable_redis_is_retried_until_it_answ
 
 
 def test_a_crashed_twin_process_is_reported_and_its_job_runs_again(cluster: Cluster) -> None:
-    session = cluster.server.default_session()
-
     async def scenario() -> None:
-        client = await Client.open(ws_url(cluster.server, session))
-        worker = cluster.worker("wa")
-        await running_twin(client)
+        client, worker = await twin_running_on(cluster, "wa")
         os.kill(job_pid(worker.said("running session")), signal.SIGKILL)  # the twin's process only: the worker goes on
         crashed = await twin_status(client, "restarting", "died (SIGKILL)")
         assert "the twin process on worker wa" in crashed["message"]
@@ -204,12 +204,8 @@ def test_a_crashed_twin_process_is_reported_and_its_job_runs_again(cluster: Clus
 
 
 def test_a_hung_twin_is_moved_and_its_process_killed(cluster: Cluster) -> None:
-    session = cluster.server.default_session()
-
     async def scenario() -> None:
-        client = await Client.open(ws_url(cluster.server, session))
-        worker = cluster.worker("wa")
-        await running_twin(client)
+        client, worker = await twin_running_on(cluster, "wa")
         box = await twin_object(client)
         await frame_at(client, box, after=1.0)
         await client.send({"type": "twin_action", "seq": 1, "action": "hang"})
@@ -224,12 +220,8 @@ def test_a_hung_twin_is_moved_and_its_process_killed(cluster: Cluster) -> None:
 
 
 def test_a_short_redis_outage_stalls_the_twin_and_it_goes_on_on_the_same_worker(cluster: Cluster) -> None:
-    session = cluster.server.default_session()
-
     async def scenario() -> None:
-        client = await Client.open(ws_url(cluster.server, session))
-        worker = cluster.worker("wa")
-        await running_twin(client)
+        client, worker = await twin_running_on(cluster, "wa")
         box = await twin_object(client)
         before = await frame_at(client, box, after=1.0)
         await asyncio.to_thread(cluster.redis.stop)  # its streams and group are kept (appendonly) and come back
