@@ -32,6 +32,13 @@ def _capturer(registry: SessionRegistry) -> Callable[[str], SessionSnapshot | No
     return snapshot
 
 
+async def _saver_on(url: str, registry: SessionRegistry, interval_s: float) -> tuple[RedisLink, RedisSessionSaver]:
+    """A started link to ``url`` and a saver of ``registry``'s sessions through it (close the link after)."""
+    link = RedisLink(url)
+    await link.start()
+    return link, RedisSessionSaver(link, _capturer(registry), interval_s=interval_s)
+
+
 def _saved(server: RedisServer) -> dict[str, dict[str, object]]:
     """What Redis holds now, read by a plain client: id -> snapshot document (ids listed in ``vz:sessions``)."""
     client = redis.Redis.from_url(server.url)
@@ -82,9 +89,7 @@ def test_many_changes_are_saved_in_few_writes_and_an_ended_session_is_deleted(re
     kept = registry.create(SCENE, time.monotonic()).session
 
     async def scenario() -> None:
-        link = RedisLink(redis_server.url)
-        await link.start()
-        saver = RedisSessionSaver(link, _capturer(registry), interval_s=0.5)
+        link, saver = await _saver_on(redis_server.url, registry, 0.5)
         saver.changed(kept.id)
         for i in range(CHANGES):  # a burst of changes, as a drag or a class joining makes
             session.add_member(f"token{i}", "participant", f"student {i}", time.monotonic())
@@ -113,9 +118,7 @@ def test_changes_during_an_outage_are_saved_when_redis_returns_and_nothing_saved
     changing.add_member("t-before", "participant", "before the outage", time.monotonic())
 
     async def scenario() -> None:
-        link = RedisLink(redis_server.url)
-        await link.start()
-        saver = RedisSessionSaver(link, _capturer(registry), interval_s=0.2)
+        link, saver = await _saver_on(redis_server.url, registry, 0.2)
         for s in (changing, ending, untouched):
             saver.changed(s.id)
         await saver.idle()
@@ -149,9 +152,7 @@ def test_a_write_refused_by_a_full_redis_is_tried_again_until_it_is_taken(redis_
     admin = redis.Redis.from_url(redis_server.url)
 
     async def scenario() -> None:
-        link = RedisLink(redis_server.url)
-        await link.start()
-        saver = RedisSessionSaver(link, _capturer(registry), interval_s=0.1)
+        link, saver = await _saver_on(redis_server.url, registry, 0.1)
         admin.config_set("maxmemory-policy", "noeviction")
         admin.config_set("maxmemory", 1)  # every write is refused: OOM
         saver.changed(session.id)
@@ -176,9 +177,7 @@ def test_a_session_forgotten_with_a_save_pending_keeps_its_snapshot(redis_server
     session = registry.create(SCENE, time.monotonic()).session
 
     async def scenario() -> None:
-        link = RedisLink(redis_server.url)
-        await link.start()
-        saver = RedisSessionSaver(link, _capturer(registry), interval_s=0.3)
+        link, saver = await _saver_on(redis_server.url, registry, 0.3)
         saver.changed(session.id)
         await saver.idle()
         assert session.id in _saved(redis_server)
